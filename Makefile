@@ -1,0 +1,36 @@
+# Brook: `make run` starts a broker on localhost:9092, `make test` runs every test.
+# Both do their own set-up: a virtualenv in .venv and test tools in $(BROOK_CACHE).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export BROOK_CACHE ?= $(HOME)/.cache/brook
+
+.PHONY: setup tools run test lint unit clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Non-Python test dependencies (Kafka's Java client and tools, kcat, kafkajs), cached.
+tools: setup
+	bash tools/setup-test-tools.sh
+
+run: setup
+	$(BIN)/brook broker
+
+lint: setup
+	$(BIN)/ruff check broker operator tests tools bench
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+test: setup tools lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) brook-data .pytest_cache .hypothesis

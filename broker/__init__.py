@@ -1,0 +1,1 @@
+"""Brook broker: a Kafka-compatible message broker."""

@@ -1,0 +1,73 @@
+"""`brook broker` and `brook operator` entry points."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .config import BrokerConfig, ConfigError
+
+log = logging.getLogger("brook")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brook", description="Kafka-compatible broker and "
+                                     "its Kubernetes operator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    broker = sub.add_parser("broker", help="run a broker (defaults: PLAINTEXT://127.0.0.1:9092, "
+                            "data in ./brook-data)")
+    broker.add_argument("--config", type=Path, help="a Kafka server.properties file")
+    broker.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a broker property (repeatable), e.g. node.id=1")
+    broker.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub.add_parser("operator", help="run the Kubernetes operator (Kopf)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "operator":
+        from brook.operator.cli import main as operator_main  # heavy imports, only when asked
+
+        return operator_main(argv[1:])
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        text = args.config.read_text() if args.config else None
+        config = BrokerConfig.from_sources(text, args.override)
+    except FileNotFoundError:
+        print(f"brook broker: config file {args.config} not found", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"brook broker: {exc}", file=sys.stderr)
+        return 2
+    for key in config.unknown:
+        log.warning("ignoring unknown broker property %s", key)
+    _install_fast_loop()
+    from .runner import StartupFailure, run_broker
+
+    try:
+        asyncio.run(run_broker(config))
+    except StartupFailure as exc:
+        print(f"brook broker: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _install_fast_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,108 @@
+"""Fetch: long-poll for data (min_bytes / max_wait), response and partition byte limits.
+
+Record batches go out exactly as stored; nothing is decoded. Brook opens no fetch
+sessions (it answers session_id 0), so every fetch is a full fetch, which all
+clients support.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from kio.schema.errors import ErrorCode
+
+from ..protocol.entities import ms
+from ..storage.log import OffsetOutOfRangeError
+from .registry import api
+
+FETCH = 1
+READ_COMMITTED = 1
+
+
+@api(FETCH, "Fetch", 4, 12)
+async def handle_fetch(broker, ctx, request) -> dict:
+    session_id = getattr(request, "session_id", 0)
+    if session_id != 0:
+        return {"throttle_time": 0, "error_code": ErrorCode.fetch_session_id_not_found,
+                "session_id": 0, "responses": ()}
+    max_wait_ms = max(0, ms(request.max_wait))
+    min_bytes = max(0, request.min_bytes)
+    max_bytes = getattr(request, "max_bytes", 2_147_483_647)
+    committed = getattr(request, "isolation_level", 0) == READ_COMMITTED
+    deadline = time.monotonic() + max_wait_ms / 1000
+    while True:
+        plan, total, has_error = _plan_fetch(broker, request, max_bytes, committed)
+        remaining = deadline - time.monotonic()
+        if total >= min_bytes or has_error or remaining <= 0:
+            break
+        waiters = [p.new_waiter() for p in _requested_partitions(broker, request)]
+        if not waiters:
+            await asyncio.sleep(remaining)
+            continue
+        await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+    return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0,
+            "responses": _materialise(broker, plan)}
+
+
+def _requested_partitions(broker, request):
+    for topic in request.topics:
+        for item in topic.partitions:
+            partition = broker.partition(topic.topic, item.partition)
+            if partition is not None:
+                yield partition
+
+
+def _plan_fetch(broker, request, max_bytes: int, committed: bool):
+    """Decide what each partition returns: (topic, [(entry, partition, slices)]), bytes."""
+    plan = []
+    total = 0
+    has_error = False
+    for topic in request.topics:
+        entries = []
+        for item in topic.partitions:
+            entry = {"partition_index": item.partition, "error_code": ErrorCode.none,
+                     "high_watermark": -1, "last_stable_offset": -1, "log_start_offset": -1,
+                     "aborted_transactions": None if committed is False else (),
+                     "preferred_read_replica": -1, "records": b""}
+            partition = broker.partition(topic.topic, item.partition)
+            if partition is None:
+                entry["error_code"] = ErrorCode.unknown_topic_or_partition
+                has_error = True
+                entries.append((entry, None, []))
+                continue
+            hw = partition.high_watermark
+            upper = partition.last_stable_offset if committed else hw
+            entry.update(high_watermark=hw, last_stable_offset=partition.last_stable_offset,
+                         log_start_offset=partition.log.log_start_offset)
+            budget = min(item.partition_max_bytes, max_bytes - total)
+            slices = []
+            if budget > 0 or total == 0:
+                try:
+                    slices = partition.log.read(item.fetch_offset, max(budget, 1), upper)
+                except OffsetOutOfRangeError:
+                    entry["error_code"] = ErrorCode.offset_out_of_range
+                    has_error = True
+                if slices and budget <= 0 and total > 0:
+                    slices = []
+            size = sum(s[2] for s in slices)
+            total += size
+            entries.append((entry, partition, slices))
+        plan.append((topic.topic, entries))
+    return plan, total, has_error
+
+
+def _materialise(broker, plan) -> list[dict]:
+    responses = []
+    for topic, entries in plan:
+        partitions = []
+        for entry, partition, slices in entries:
+            if slices:
+                data = partition.log.read_bytes(slices)
+                entry["records"] = data
+                broker.metrics.bytes_out.labels(topic).inc(len(data))
+            partitions.append(entry)
+        responses.append({"topic": topic, "partitions": partitions})
+    return responses

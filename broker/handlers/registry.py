@@ -1,0 +1,69 @@
+"""Which Kafka APIs Brook implements, at which versions, and by which handler.
+
+An API is advertised in ApiVersions only if it is registered here, and only at
+versions for which kio has a schema (tests/unit/test_api_table.py checks this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    peer: str
+
+
+Handler = Callable[..., Awaitable[dict | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSpec:
+    key: int
+    name: str
+    min_version: int
+    max_version: int
+    handler: Handler
+
+
+APIS: dict[int, ApiSpec] = {}
+
+
+def api(key: int, name: str, min_version: int, max_version: int):
+    """Register a handler: `async def handler(broker, ctx, request) -> dict | None`."""
+
+    def register(handler: Handler) -> Handler:
+        if key in APIS:
+            raise RuntimeError(f"API {key} ({name}) registered twice")
+        APIS[key] = ApiSpec(key, name, min_version, max_version, handler)
+        return handler
+
+    return register
+
+
+def supports(key: int, version: int) -> bool:
+    spec = APIS.get(key)
+    return spec is not None and spec.min_version <= version <= spec.max_version
+
+
+def load_all() -> dict[int, ApiSpec]:
+    """Import every handler module so their registrations run."""
+    from . import (  # noqa: F401
+        api_versions,
+        cluster,
+        configs,
+        fetch,
+        list_offsets,
+        metadata,
+        produce,
+        producer_ids,
+        records_admin,
+        topics_admin,
+    )
+
+    return APIS

@@ -1,0 +1,1 @@
+"""Kafka wire protocol: framing, headers, codecs, API version table."""

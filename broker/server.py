@@ -1,0 +1,122 @@
+"""The Kafka protocol server: one asyncio task per connection.
+
+Requests on a connection are handled one at a time, so responses leave in request
+order (as Kafka does by muting a channel while a request is in flight). Input that
+is not Kafka closes that connection only; it never reaches other connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from kio.schema.errors import ErrorCode
+
+from .handlers.api_versions import API_VERSIONS, api_versions_body
+from .handlers.registry import APIS, RequestContext, load_all
+from .protocol.codec import (
+    InvalidRequestError,
+    decode_request,
+    encode_response,
+    parse_request_header,
+    peek_api,
+    request_class,
+    response_class,
+)
+from .protocol.entities import build
+from .protocol.frames import FrameError, read_frame
+
+log = logging.getLogger("brook.server")
+
+
+class KafkaServer:
+    def __init__(self, broker) -> None:
+        self.broker = broker
+        self.apis = load_all()
+        self.max_request_bytes = broker.config.socket_request_max_bytes
+        self.idle_timeout_s = broker.config.get_int("connections.max.idle.ms") / 1000
+        self._servers: list[asyncio.base_events.Server] = []
+        self._connections: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        controller_names = set(str(self.broker.config.get("controller.listener.names") or "")
+                               .split(","))
+        for listener in self.broker.config.listeners:
+            if listener.name in controller_names:
+                continue
+            server = await asyncio.start_server(self._serve, listener.host, listener.port,
+                                                reuse_address=True, backlog=1024)
+            self._servers.append(server)
+            log.info("listening for Kafka clients on %s://%s:%d", listener.name, listener.host,
+                     listener.port)
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        for server in self._servers:
+            await server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
+        peer = "%s:%s" % (writer.get_extra_info("peername") or ("?", "?"))[:2]
+        metrics = self.broker.metrics
+        metrics.connections.inc()
+        try:
+            while True:
+                frame = await asyncio.wait_for(read_frame(reader, self.max_request_bytes),
+                                               self.idle_timeout_s)
+                if frame is None:
+                    return
+                response = await self.dispatch(frame, peer)
+                if response is not None:
+                    writer.write(response)
+                    await writer.drain()
+        except (FrameError, InvalidRequestError) as exc:
+            metrics.connections_closed_for_errors.inc()
+            log.warning("closing connection from %s: %s", peer, exc)
+        except TimeoutError:
+            log.debug("closing idle connection from %s", peer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            metrics.connections_closed_for_errors.inc()
+            log.exception("internal error serving %s; closing that connection", peer)
+        finally:
+            metrics.connections.dec()
+            self._connections.discard(task)
+            writer.close()
+
+    async def dispatch(self, frame: bytes, peer: str) -> bytes | None:
+        api_key, version, correlation_id = peek_api(frame)
+        spec = self.apis.get(api_key)
+        if spec is None:
+            raise InvalidRequestError(f"unknown API key {api_key}")
+        if not spec.min_version <= version <= spec.max_version:
+            if api_key == API_VERSIONS:
+                # Kafka answers a too-new ApiVersions with v0 and its own range, so the
+                # client can retry with a version both sides know.
+                body = build(response_class(API_VERSIONS, 0),
+                             api_versions_body(ErrorCode.unsupported_version))
+                return encode_response(API_VERSIONS, 0, correlation_id, body)
+            raise InvalidRequestError(
+                f"{spec.name} v{version} is not supported (Brook: v{spec.min_version}-"
+                f"v{spec.max_version})")
+        header = parse_request_header(frame, request_class(api_key, version).__flexible__)
+        request = decode_request(api_key, version, frame, header.body_offset)
+        ctx = RequestContext(api_key, version, correlation_id, header.client_id, peer)
+        started = time.perf_counter()
+        body = await spec.handler(self.broker, ctx, request)
+        metrics = self.broker.metrics
+        metrics.requests.labels(spec.name).inc()
+        metrics.latency.labels(spec.name).observe(time.perf_counter() - started)
+        if body is None:
+            return None
+        return encode_response(api_key, version, correlation_id,
+                               build(response_class(api_key, version), body))

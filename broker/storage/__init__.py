@@ -1,0 +1,1 @@
+"""Segmented partition logs: segments, indexes, recovery, retention."""

@@ -1,0 +1,1 @@
+"""Brook operator: the Kopf operator that runs Brook clusters on Kubernetes."""
