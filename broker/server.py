@@ -14,7 +14,7 @@ import time
 from kio.schema.errors import ErrorCode
 
 from .handlers.api_versions import API_VERSIONS, api_versions_body
-from .handlers.registry import APIS, RequestContext, load_all
+from .handlers.registry import RequestContext, load_all
 from .protocol.codec import (
     InvalidRequestError,
     decode_request,
@@ -63,7 +63,7 @@ class KafkaServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._connections.add(task)
-        peer = "%s:%s" % (writer.get_extra_info("peername") or ("?", "?"))[:2]
+        peer = "{}:{}".format(*(writer.get_extra_info("peername") or ("?", "?"))[:2])
         metrics = self.broker.metrics
         metrics.connections.inc()
         try:

@@ -65,7 +65,7 @@ def _plan_fetch(broker, request, max_bytes: int, committed: bool):
         for item in topic.partitions:
             entry = {"partition_index": item.partition, "error_code": ErrorCode.none,
                      "high_watermark": -1, "last_stable_offset": -1, "log_start_offset": -1,
-                     "aborted_transactions": None if committed is False else (),
+                     "aborted_transactions": () if committed else None,
                      "preferred_read_replica": -1, "records": b""}
             partition = broker.partition(topic.topic, item.partition)
             if partition is None:
@@ -81,12 +81,12 @@ def _plan_fetch(broker, request, max_bytes: int, committed: bool):
             slices = []
             if budget > 0 or total == 0:
                 try:
-                    slices = partition.log.read(item.fetch_offset, max(budget, 1), upper)
+                    # KIP-74: the first batch of the response goes out whatever its size.
+                    slices = partition.log.read(item.fetch_offset, max(budget, 0), upper,
+                                                min_one_batch=total == 0)
                 except OffsetOutOfRangeError:
                     entry["error_code"] = ErrorCode.offset_out_of_range
                     has_error = True
-                if slices and budget <= 0 and total > 0:
-                    slices = []
             size = sum(s[2] for s in slices)
             total += size
             entries.append((entry, partition, slices))

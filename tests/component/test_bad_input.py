@@ -2,6 +2,7 @@
 connection) and never affects the broker or other connections."""
 
 import struct
+from datetime import timedelta
 
 import pytest
 from kio.schema.api_versions.v3 import ApiVersionsRequest
@@ -77,7 +78,7 @@ def test_invalid_topic_names_are_refused(broker):
         response = client.request(CreateTopicsRequest(
             topics=tuple(CreatableTopic(name=n, num_partitions=1, replication_factor=1,
                                         assignments=(), configs=()) for n in bad),
-            timeout=5000, validate_only=False))
+            timeout=timedelta(seconds=5), validate_only=False))
         for result in response.topics:
             assert result.error_code == ErrorCode.invalid_topic_exception, result
         meta = client.request(MetadataRequest(
@@ -92,7 +93,7 @@ def test_invalid_topic_config_is_refused_and_nothing_is_created(broker, topic_na
             topics=(CreatableTopic(name=topic_name, num_partitions=1, replication_factor=1,
                                    assignments=(), configs=(
                                        CreatableTopicConfig(name="retention.ms", value="soon"),)),),
-            timeout=5000, validate_only=False))
+            timeout=timedelta(seconds=5), validate_only=False))
         assert response.topics[0].error_code == ErrorCode.invalid_config
         assert "retention.ms" in response.topics[0].error_message
         meta = client.request(MetadataRequest(

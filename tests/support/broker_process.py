@@ -81,7 +81,8 @@ class BrokerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise RuntimeError(f"broker ignored SIGTERM for {timeout}s:\n{self.log_tail()}")
+            raise RuntimeError(
+                f"broker ignored SIGTERM for {timeout}s:\n{self.log_tail()}") from None
 
     def kill(self) -> None:
         """SIGKILL: the crash path."""

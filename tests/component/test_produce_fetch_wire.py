@@ -1,0 +1,150 @@
+"""Produce and Fetch rules checked request by request over a raw socket."""
+
+import threading
+import time
+
+from kio.schema.errors import ErrorCode
+
+from brook.broker.records import decode_records, parse_batches
+from tests.component.wire_helpers import batch, create_topic, fetch, produce
+from tests.support.kafka_wire import WireClient
+
+
+def _values(records: bytes) -> list[bytes]:
+    values, position = [], 0
+    for header in parse_batches(records):
+        values += [r.value for r in decode_records(records[position:position + header.size])]
+        position += header.size
+    return values
+
+
+def test_idempotent_retry_gets_original_offset_and_is_not_appended_twice(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        first = produce(c, topic_name, batch([b"a", b"b"], producer_id=5000, epoch=0, sequence=0))
+        second = produce(c, topic_name, batch([b"c"], producer_id=5000, epoch=0, sequence=2))
+        retry = produce(c, topic_name, batch([b"a", b"b"], producer_id=5000, epoch=0, sequence=0))
+        assert (first.error_code, second.error_code, retry.error_code) == (ErrorCode.none,) * 3
+        assert retry.base_offset == first.base_offset == 0
+        gap = produce(c, topic_name, batch([b"x"], producer_id=5000, epoch=0, sequence=7))
+        assert gap.error_code == ErrorCode.out_of_order_sequence_number
+        data = fetch(c, topic_name, 0)
+        assert data.high_watermark == 3
+        assert _values(data.records) == [b"a", b"b", b"c"]
+
+
+def test_idempotent_state_survives_a_crash(fresh_broker, topic_name):
+    broker = fresh_broker()
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        produce(c, topic_name, batch([b"a"], producer_id=77, epoch=0, sequence=0))
+    broker.kill()
+    broker.start()
+    with WireClient(broker.bootstrap) as c:
+        retry = produce(c, topic_name, batch([b"a"], producer_id=77, epoch=0, sequence=0))
+        assert retry.error_code == ErrorCode.none and retry.base_offset == 0
+        assert fetch(c, topic_name, 0).high_watermark == 1
+
+
+def test_corrupt_crc_is_refused_and_nothing_is_written(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        data = bytearray(batch([b"payload"]))
+        data[-1] ^= 0xFF
+        result = produce(c, topic_name, bytes(data))
+        assert result.error_code == ErrorCode.corrupt_message
+        truncated = produce(c, topic_name, batch([b"payload"])[:-5])
+        assert truncated.error_code == ErrorCode.corrupt_message
+        assert fetch(c, topic_name, 0).high_watermark == 0
+
+
+def test_message_max_bytes_and_record_list_too_large(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name, max_message_bytes=1000, segment_bytes=5000)
+        big = produce(c, topic_name, batch([b"x" * 2000]))
+        assert big.error_code == ErrorCode.message_too_large
+        many = produce(c, topic_name, b"".join(batch([b"y" * 500]) for _ in range(12)))
+        assert many.error_code == ErrorCode.record_list_too_large
+        assert fetch(c, topic_name, 0).high_watermark == 0
+
+
+def test_acks_zero_gets_no_response_but_is_stored(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        assert produce(c, topic_name, batch([b"fire"]), acks=0) is None
+        assert fetch(c, topic_name, 0, max_wait=2000).high_watermark == 1
+
+
+def test_invalid_acks_value(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        assert produce(c, topic_name, batch([b"v"]), acks=2).error_code == \
+            ErrorCode.invalid_required_acks
+
+
+def test_acks_all_refused_when_min_insync_exceeds_the_isr(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name, min_insync_replicas=2)
+        assert produce(c, topic_name, batch([b"v"]), acks=-1).error_code == \
+            ErrorCode.not_enough_replicas
+        assert produce(c, topic_name, batch([b"v"]), acks=1).error_code == ErrorCode.none
+        assert fetch(c, topic_name, 0).high_watermark == 1
+
+
+def test_unknown_partition(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        assert produce(c, topic_name, batch([b"v"]), partition=3).error_code == \
+            ErrorCode.unknown_topic_or_partition
+        assert fetch(c, topic_name, 0, partition=3).error_code == \
+            ErrorCode.unknown_topic_or_partition
+
+
+def test_fetch_out_of_range(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        produce(c, topic_name, batch([b"v"]))
+        assert fetch(c, topic_name, 5).error_code == ErrorCode.offset_out_of_range
+
+
+def test_fetch_long_poll_waits_for_data_and_wakes_on_produce(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+    started = time.monotonic()
+    empty = None
+    with WireClient(broker.bootstrap) as c:
+        empty = fetch(c, topic_name, 0, max_wait=400)
+    assert empty.records in (b"", None) and time.monotonic() - started >= 0.35
+
+    def later():
+        time.sleep(0.3)
+        with WireClient(broker.bootstrap) as p:
+            produce(p, topic_name, batch([b"wake"]))
+
+    threading.Thread(target=later).start()
+    started = time.monotonic()
+    with WireClient(broker.bootstrap) as c:
+        woke = fetch(c, topic_name, 0, max_wait=10_000)
+    assert len(woke.records) > 0
+    assert time.monotonic() - started < 5  # woken by the produce, not by max_wait
+
+
+def test_fetch_min_bytes_waits_for_enough_data(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        produce(c, topic_name, batch([b"small"]))
+        started = time.monotonic()
+        result = fetch(c, topic_name, 0, max_wait=500, min_bytes=10_000)
+        assert time.monotonic() - started >= 0.45
+        assert len(result.records) > 0  # returns what it has when max_wait expires
+
+
+def test_fetch_byte_limits_and_kip74(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        for i in range(5):
+            produce(c, topic_name, batch([bytes([65 + i]) * 1000]))
+        limited = fetch(c, topic_name, 0, partition_max_bytes=2500)
+        assert len(parse_batches(limited.records)) == 2
+        tiny = fetch(c, topic_name, 0, max_bytes=10, partition_max_bytes=10)
+        assert len(parse_batches(tiny.records)) == 1  # at least one whole batch (KIP-74)
