@@ -17,6 +17,8 @@ from brook.broker.storage.log_config import LogConfig
 log = logging.getLogger(__name__)
 
 TopicPartition = tuple[str, int]
+# Where retention must stop for a partition (its high watermark); None: the log end.
+HighWatermarkOf = Callable[[str, int], int | None]
 
 _PARTITION_DIR = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)$")
 _DELETE_DIR = re.compile(r"^.+-\d+\.[0-9a-f]{32}-delete$")
@@ -71,6 +73,8 @@ class LogManager:
                 parsed = parse_partition_dir_name(entry.name)
                 if parsed is None:
                     continue
+                if self._homes.get(parsed) == log_dir:
+                    continue  # opened by an earlier call
                 if parsed in self._logs:
                     raise RuntimeError(
                         f"partition {parsed} found in both {self._homes[parsed]} and {log_dir}"
@@ -163,14 +167,17 @@ class LogManager:
 
     # ------------------------------------------------------------ background work
 
-    async def retention_pass(self, now_ms: int | None = None) -> int:
+    async def retention_pass(
+        self, now_ms: int | None = None, high_watermark_of: HighWatermarkOf | None = None
+    ) -> int:
         """Apply retention to every log once, yielding to the loop between logs."""
         deleted = 0
         for key, partition_log in list(self._logs.items()):
             if self._logs.get(key) is not partition_log:
                 continue  # deleted meanwhile
             try:
-                deleted += partition_log.apply_retention(now_ms)
+                high_watermark = high_watermark_of(*key) if high_watermark_of else None
+                deleted += partition_log.apply_retention(now_ms, high_watermark)
             except Exception:
                 log.exception("retention for %s-%d failed", *key)
             await asyncio.sleep(0)
@@ -196,11 +203,13 @@ class LogManager:
                 flushed += 1
         return flushed
 
-    async def run_retention(self, interval_ms: int) -> None:
+    async def run_retention(
+        self, interval_ms: int, high_watermark_of: HighWatermarkOf | None = None
+    ) -> None:
         """Background task: a retention pass every `interval_ms` until cancelled."""
         while True:
             await asyncio.sleep(interval_ms / 1000)
-            await self.retention_pass()
+            await self.retention_pass(high_watermark_of=high_watermark_of)
 
     async def run_flusher(self, interval_ms: int) -> None:
         """Background task: a flush pass every `interval_ms` until cancelled."""

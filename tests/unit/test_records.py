@@ -6,6 +6,11 @@ import struct
 
 import cramjam
 import pytest
+from crc32c import crc32c
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+
 from brook.broker import records
 from brook.broker.records import (
     BATCH_HEADER_SIZE,
@@ -20,10 +25,6 @@ from brook.broker.records import (
     parse_batches,
     scan_valid_batches,
 )
-from crc32c import crc32c
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
 CODECS = [
     records.COMPRESSION_NONE,
@@ -301,6 +302,16 @@ def test_offset_and_epoch_are_outside_the_crc():
 def test_parse_of_arbitrary_bytes_only_ever_raises_invalid_record(data):
     try:
         parse_batches(data)
+    except InvalidRecordError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=61, max_size=300))
+def test_scanning_or_decoding_arbitrary_bytes_never_raises_anything_else(data):
+    assert all(header.size >= BATCH_HEADER_SIZE for _, header in scan_valid_batches(data))
+    try:
+        decode_records(data)
     except InvalidRecordError:
         pass
 

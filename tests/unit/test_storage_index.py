@@ -5,6 +5,9 @@ from __future__ import annotations
 import struct
 from array import array
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from brook.broker.storage.index import (
     OffsetIndex,
     TimeIndex,
@@ -13,8 +16,6 @@ from brook.broker.storage.index import (
     offset_index_problem,
     time_index_problem,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def test_offset_index_file_is_kafkas_format(tmp_path):

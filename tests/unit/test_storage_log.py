@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from brook.broker import records
 from brook.broker.records import (
     MESSAGE_TOO_LARGE,
@@ -479,7 +483,7 @@ def test_a_killed_process_loses_no_acknowledged_append(tmp_path):
         assert log.log_end_offset == 50
         assert len(read_ranges(log, 0)) == 50
     finally:
-        log.close()
+        log.close_without_flush()
 
 
 # ------------------------------------------------------------------ deletion
@@ -643,3 +647,50 @@ def test_a_flush_that_raced_a_truncation_does_not_move_the_recovery_point(open_l
     job.run()
     log.finish_flush(job)
     assert log.recovery_point == 0
+
+
+# ------------------------------------------------------------------ model check
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    counts=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=25),
+    segment_bytes=st.integers(min_value=300, max_value=2_000),
+    index_interval_bytes=st.integers(min_value=0, max_value=500),
+    reads=st.lists(
+        st.tuples(st.integers(min_value=0), st.integers(0, 3_000), st.integers(min_value=0)),
+        min_size=1,
+        max_size=10,
+    ),
+)
+def test_reads_match_a_simple_model(counts, segment_bytes, index_interval_bytes, reads):
+    config = LogConfig(
+        segment_bytes=segment_bytes,
+        index_interval_bytes=index_interval_bytes,
+        max_message_bytes=10_000,
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        log = PartitionLog(Path(directory) / "t-0", config)
+        model = []  # (base offset, last offset, size)
+        for count in counts:
+            buf = make_batch(count, value=b"m" * 20)
+            result = log.append(buf, parse_batches(buf))
+            model.append((result.base_offset, result.last_offset, len(buf)))
+        end = model[-1][1] + 1
+        for fetch, max_bytes, max_offset in reads:
+            fetch %= end + 1
+            max_offset %= end + 1
+            expected = []
+            taken = 0
+            for base, last, size in model:
+                if last < fetch or last >= max_offset:
+                    continue
+                if expected and taken + size > max_bytes:
+                    break
+                if not expected and size > max_bytes:
+                    expected.append((base, last))
+                    break
+                expected.append((base, last))
+                taken += size
+            assert read_ranges(log, fetch, max_bytes, max_offset=max_offset) == expected
+        log.close_without_flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from brook.broker.storage.log_config import KAFKA_NEVER, LogConfig
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from brook.broker.records import Record, encode_batch, parse_batches
 from brook.broker.storage.log import CLEAN_SHUTDOWN_FILE
 from brook.broker.storage.log_config import LogConfig
@@ -60,7 +61,9 @@ def test_restart_opens_every_partition_and_finishes_interrupted_deletes(tmp_path
     (leftover / "00000000000000000000.log").write_bytes(b"x")
     (tmp_path / "a" / "lost+found").mkdir()
     restarted = LogManager([tmp_path / "a", tmp_path / "b"])
-    logs = restarted.load_existing(lambda topic: LogConfig(retention_ms=5 if topic == "audit" else -1))
+    logs = restarted.load_existing(
+        lambda topic: LogConfig(retention_ms=5 if topic == "audit" else -1)
+    )
     assert sorted(logs) == [("audit", 0), ("orders", 0), ("orders", 1)]
     assert logs[("orders", 0)].log_end_offset == 3
     assert logs[("audit", 0)].config.retention_ms == 5
@@ -112,6 +115,18 @@ def test_background_passes(manager):
     flushed, deleted = asyncio.run(passes())
     assert flushed == 1 and log.recovery_point == log.log_end_offset
     assert deleted == segments - 1
+
+
+def test_retention_stops_at_the_high_watermark(manager):
+    log = manager.create_log("t", 0, LogConfig(segment_bytes=400, retention_ms=0))
+    for _ in range(10):
+        produce(log, 1, timestamp=1)
+    second_segment = log.segment_base_offsets[1]
+
+    deleted = asyncio.run(
+        manager.retention_pass(now_ms=10**9, high_watermark_of=lambda topic, p: second_segment)
+    )
+    assert deleted == 1 and log.log_start_offset == second_segment
 
 
 def test_background_loops_run_until_cancelled(manager):

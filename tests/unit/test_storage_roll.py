@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from brook.broker.storage.roll import (
     MAX_RELATIVE_OFFSET,
     ActiveSegmentState,
@@ -11,8 +14,6 @@ from brook.broker.storage.roll import (
     roll_reason,
     should_roll,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 SEGMENT = ActiveSegmentState(
     base_offset=1_000,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from brook.broker.records import Record, assign_offsets, encode_batch, parse_batches
 from brook.broker.storage import segment as segment_module
 from brook.broker.storage.log_config import LogConfig
