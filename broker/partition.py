@@ -63,7 +63,7 @@ class Partition:
         if problem is not None:
             return problem
         first = headers[0]
-        if first.producer_id >= 0 and not first.is_control:
+        if first.producer_id >= 0:
             if len(headers) != 1:
                 return AppendOutcome(ErrorCode.invalid_record,
                                      message="An idempotent produce must carry one batch")
@@ -78,7 +78,7 @@ class Partition:
         log_append_time = now_ms if self.config.message_timestamp_type == "LogAppendTime" else None
         result = self.log.append(bytearray(data), headers, partition_leader_epoch=self.leader_epoch,
                                  now_ms=now_ms if log_append_time is None else log_append_time)
-        if first.producer_id >= 0 and not first.is_control:
+        if first.producer_id >= 0:
             self.producers.record(first.producer_id, first.producer_epoch, BatchMetadata(
                 first.base_sequence, last_seq_of(first.base_sequence, first.records_count),
                 result.base_offset, result.last_offset, now_ms))
@@ -94,6 +94,13 @@ class Partition:
     def _check_batches(self, headers, data: bytes, now_ms: int) -> AppendOutcome | None:
         max_bytes = self.config.max_message_bytes
         for header in headers:
+            if header.is_control:
+                return AppendOutcome(ErrorCode.invalid_record,
+                                     message="Clients may not write control batches")
+            if header.is_transactional:
+                # No transaction coordinator yet, so no transaction can be in progress.
+                return AppendOutcome(ErrorCode.invalid_txn_state,
+                                     message="Transactional batches are not supported yet")
             if header.size > max_bytes:
                 return AppendOutcome(
                     ErrorCode.message_too_large,
@@ -110,7 +117,7 @@ class Partition:
             for position, header in _batch_positions(headers):
                 batch = data[position:position + header.size]
                 for i, record in enumerate(records.decode_records(batch)):
-                    if record.key is None and not header.is_control:
+                    if record.key is None:
                         return AppendOutcome(
                             ErrorCode.invalid_record,
                             message="Compacted topic cannot accept message without key in "

@@ -148,3 +148,19 @@ def test_fetch_byte_limits_and_kip74(broker, topic_name):
         assert len(parse_batches(limited.records)) == 2
         tiny = fetch(c, topic_name, 0, max_bytes=10, partition_max_bytes=10)
         assert len(parse_batches(tiny.records)) == 1  # at least one whole batch (KIP-74)
+
+
+def test_control_and_transactional_batches_from_clients_are_refused(broker, topic_name):
+    import time as _time
+
+    from brook.broker.records import Record, encode_batch
+
+    now = int(_time.time() * 1000)
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        control = encode_batch([Record(0, now, b"\x00\x00\x00\x00", b"", [])], is_control=True)
+        assert produce(c, topic_name, control).error_code == ErrorCode.invalid_record
+        txn = encode_batch([Record(0, now, b"k", b"v", [])], producer_id=9, producer_epoch=0,
+                           base_sequence=0, is_transactional=True)
+        assert produce(c, topic_name, txn).error_code == ErrorCode.invalid_txn_state
+        assert fetch(c, topic_name, 0).high_watermark == 0
