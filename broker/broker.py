@@ -16,6 +16,8 @@ from pathlib import Path
 
 from .config import BrokerConfig
 from .durable_file import write_atomically
+from .groups import lag_metrics
+from .groups.coordinator import GroupCoordinator
 from .metrics import BrokerMetrics
 from .partition import Partition
 from .producer_ids import ProducerIdAllocator
@@ -59,6 +61,8 @@ class Broker:
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._background: list[asyncio.Task] = []
         self._open_partitions()
+        self.group_coordinator = GroupCoordinator(self)  # replays __consumer_offsets
+        lag_metrics.register(self, self.group_coordinator)
 
     # -- identity -------------------------------------------------------------------------
     def _load_identity(self) -> str:
@@ -136,6 +140,7 @@ class Broker:
             if partition is not None:
                 partition._wake_waiters()
         self.logs.delete_topic_logs(name)
+        self.group_coordinator.on_topic_deleted(name)
         self.metrics.topic_deleted(name, info.partitions)
         log.info("deleted topic %s", name)
         return info
@@ -168,6 +173,7 @@ class Broker:
             asyncio.create_task(self.logs.run_flusher(flush_ms), name="flusher"),
             asyncio.create_task(self._update_gauges(), name="gauges"),
         ]
+        self.group_coordinator.start()
 
     async def _update_gauges(self) -> None:
         while True:
@@ -175,6 +181,7 @@ class Broker:
             await asyncio.sleep(5)
 
     async def stop_background(self) -> None:
+        await self.group_coordinator.stop()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

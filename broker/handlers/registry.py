@@ -58,6 +58,8 @@ def load_all() -> dict[int, ApiSpec]:
         cluster,
         configs,
         fetch,
+        group_offsets,
+        groups,
         list_offsets,
         metadata,
         produce,

@@ -1,0 +1,554 @@
+"""The group coordinator: groups and committed offsets, kept in `__consumer_offsets`.
+
+Side effects live here (the pure rules are in `group` and `offsets`): creating the
+internal topic, appending Kafka-format records to it, replaying it on start,
+parking JoinGroup/SyncGroup requests on asyncio futures, and two background tasks
+(group timers; offset expiry every `offsets.retention.check.interval.ms`).
+
+A single node is the coordinator of every `__consumer_offsets` partition, so every
+group is loaded and served here; the partition a group hashes to (as in Kafka) is
+where its records are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kio.schema.errors import ErrorCode
+
+from .. import records as batches
+from .group import ClassicGroup, GroupSettings, GroupState, JoinRequest, join_error, sync_error
+from .log_format import (
+    FormatError,
+    GroupKey,
+    OffsetKey,
+    OffsetValue,
+    decode_group_value,
+    decode_key,
+    decode_offset_value,
+    encode_group_key,
+    encode_group_value,
+    encode_offset_key,
+    encode_offset_value,
+)
+from .offsets import OffsetStore, expired_offsets
+from .placement import OFFSETS_TOPIC, partition_for
+
+log = logging.getLogger("brook.groups")
+
+# Kafka defaults of coordinator settings Brook's config table may not declare.
+DEFAULTS = {
+    "offsets.topic.num.partitions": 50,
+    "offsets.topic.segment.bytes": 104_857_600,
+    "offsets.retention.minutes": 10_080,
+    "offsets.retention.check.interval.ms": 600_000,
+    "offset.metadata.max.bytes": 4096,
+    "group.initial.rebalance.delay.ms": 3000,
+    "group.min.session.timeout.ms": 6000,
+    "group.max.session.timeout.ms": 1_800_000,
+    "group.max.size": 2**31 - 1,
+}
+
+_READ_CHUNK = 1 << 20
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def config_int(config, key: str) -> int:
+    value = config.get(key)
+    return DEFAULTS[key] if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class CommitEntry:
+    topic: str
+    partition: int
+    offset: int
+    leader_epoch: int
+    metadata: str | None
+
+
+def iter_log_records(partition_log) -> Iterator[tuple[batches.BatchHeader, batches.Record]]:
+    """Every record of a partition log from its start, with its batch header."""
+    offset = partition_log.log_start_offset
+    end = partition_log.log_end_offset
+    while offset < end:
+        slices = partition_log.read(offset, _READ_CHUNK)
+        if not slices:
+            return
+        data = partition_log.read_bytes(slices)
+        position = 0
+        advanced = False
+        while position + batches.BATCH_HEADER_SIZE <= len(data):
+            header = batches.read_header(data, position)
+            if header.size < batches.BATCH_HEADER_SIZE or position + header.size > len(data):
+                break
+            if not header.is_control:
+                for record in batches.decode_records(data[position:position + header.size]):
+                    yield header, record
+            offset = max(offset, header.next_offset)
+            position += header.size
+            advanced = True
+        if not advanced:
+            return
+
+
+class GroupCoordinator:
+    def __init__(self, broker) -> None:
+        self.broker = broker
+        config = broker.config
+        self.settings = GroupSettings(
+            initial_rebalance_delay_ms=config_int(config, "group.initial.rebalance.delay.ms"),
+            max_size=config_int(config, "group.max.size"))
+        self.min_session_timeout_ms = config_int(config, "group.min.session.timeout.ms")
+        self.max_session_timeout_ms = config_int(config, "group.max.session.timeout.ms")
+        self.retention_ms = config_int(config, "offsets.retention.minutes") * 60_000
+        self.retention_check_ms = config_int(config, "offsets.retention.check.interval.ms")
+        self.metadata_max_bytes = config_int(config, "offset.metadata.max.bytes")
+        self.groups: dict[str, ClassicGroup] = {}
+        self.offsets = OffsetStore()
+        self._futures: dict[int, asyncio.Future] = {}
+        self._tokens = itertools.count(1)
+        self._heap: list[tuple[int, int, str]] = []
+        self._scheduled: dict[str, int] = {}
+        self._sequence = itertools.count()
+        self._wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.load()
+
+    # ------------------------------------------------------------------ the internal topic
+
+    def offsets_topic_partitions(self) -> int:
+        info = self.broker.registry.get(OFFSETS_TOPIC)
+        if info is not None:
+            return info.partitions
+        return config_int(self.broker.config, "offsets.topic.num.partitions")
+
+    def ensure_offsets_topic(self) -> bool:
+        """Create `__consumer_offsets` on first use, as Kafka does; False if impossible."""
+        if self.broker.registry.get(OFFSETS_TOPIC) is not None:
+            return True
+        try:
+            self.broker.create_topic(
+                OFFSETS_TOPIC, self.offsets_topic_partitions(),
+                {"cleanup.policy": "compact", "compression.type": "producer",
+                 "segment.bytes": str(config_int(self.broker.config,
+                                                 "offsets.topic.segment.bytes"))},
+                internal=True)
+        except Exception:
+            log.exception("cannot create %s", OFFSETS_TOPIC)
+            return False
+        return True
+
+    def partition_of(self, group_id: str) -> int:
+        return partition_for(group_id, self.offsets_topic_partitions())
+
+    def _append(self, group_id: str, entries: list[tuple[bytes, bytes | None]]) -> ErrorCode:
+        """Write records to the group's partition; Kafka's error mapping for failures."""
+        if not entries:
+            return ErrorCode.none
+        if not self.ensure_offsets_topic():
+            return ErrorCode.coordinator_not_available
+        partition = self.broker.partition(OFFSETS_TOPIC, self.partition_of(group_id))
+        if partition is None:
+            return ErrorCode.coordinator_not_available
+        stamp = now_ms()
+        data = batches.encode_batch([batches.Record(i, stamp, key, value, [])
+                                     for i, (key, value) in enumerate(entries)])
+        try:
+            outcome = partition.append(data, stamp)
+        except Exception:
+            log.exception("appending to %s failed", OFFSETS_TOPIC)
+            return ErrorCode.coordinator_not_available
+        if outcome.error == ErrorCode.none:
+            return ErrorCode.none
+        log.error("appending group records of %s failed: %s %s", group_id, outcome.error.name,
+                  outcome.message or "")
+        if outcome.error in (ErrorCode.message_too_large, ErrorCode.record_list_too_large):
+            return ErrorCode.invalid_commit_offset_size
+        return ErrorCode.coordinator_not_available
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self) -> None:
+        """Replay `__consumer_offsets`: the latest record per key wins, tombstones delete."""
+        info = self.broker.registry.get(OFFSETS_TOPIC)
+        if info is None:
+            return
+        started = time.monotonic()
+        group_values = {}
+        count = 0
+        for index in range(info.partitions):
+            partition = self.broker.partition(OFFSETS_TOPIC, index)
+            if partition is None:
+                continue
+            for header, record in iter_log_records(partition.log):
+                if record.key is None or (header.is_transactional and header.producer_id >= 0):
+                    continue
+                count += 1
+                try:
+                    key = decode_key(record.key)
+                    if isinstance(key, OffsetKey):
+                        if record.value is None:
+                            self.offsets.delete(key.group, key.topic, key.partition)
+                        else:
+                            self.offsets.put(key.group, key.topic, key.partition,
+                                             decode_offset_value(record.value))
+                    elif isinstance(key, GroupKey):
+                        if record.value is None:
+                            group_values.pop(key.group, None)
+                        else:
+                            group_values[key.group] = decode_group_value(record.value)
+                except FormatError as exc:
+                    log.warning("skipping unreadable record at %s-%d offset %d: %s",
+                                OFFSETS_TOPIC, index, record.offset, exc)
+        now = now_ms()
+        for group_id, value in group_values.items():
+            self.groups[group_id] = ClassicGroup.from_value(group_id, value, now, self.settings)
+        for group_id in self.offsets.groups():
+            if group_id not in self.groups:
+                self.groups[group_id] = ClassicGroup(group_id, now, self.settings)
+        log.info("loaded %d groups and %d committed offsets from %d records of %s in %.2fs",
+                 len(self.groups), len(self.offsets.flat), count, OFFSETS_TOPIC,
+                 time.monotonic() - started)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        for group in self.groups.values():
+            self._schedule(group)
+        self._tasks = [asyncio.create_task(self._run_timers(), name="group-timers"),
+                       asyncio.create_task(self._run_expiry(), name="offset-expiry")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def _new_group(self, group_id: str) -> ClassicGroup:
+        group = ClassicGroup(group_id, now_ms(), self.settings)
+        self.groups[group_id] = group
+        return group
+
+    # ------------------------------------------------------------------ timers
+
+    def _schedule(self, group: ClassicGroup) -> None:
+        deadline = group.next_deadline()
+        if deadline is None:
+            return
+        current = self._scheduled.get(group.group_id)
+        if current is not None and current <= deadline:
+            return
+        self._scheduled[group.group_id] = deadline
+        heapq.heappush(self._heap, (deadline, next(self._sequence), group.group_id))
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _run_timers(self) -> None:
+        assert self._wake is not None
+        while True:
+            now = now_ms()
+            while self._heap and self._heap[0][0] <= now:
+                deadline, _, group_id = heapq.heappop(self._heap)
+                if self._scheduled.get(group_id) == deadline:
+                    del self._scheduled[group_id]
+                group = self.groups.get(group_id)
+                if group is None:
+                    continue
+                due = group.next_deadline()
+                if due is not None and due <= now:
+                    try:
+                        group.tick(now)
+                    except Exception:
+                        log.exception("group %s: timer failed", group_id)
+                    self._settle(group, now)
+                else:
+                    self._schedule(group)
+            self._wake.clear()
+            timeout = (self._heap[0][0] - now_ms()) / 1000 if self._heap else None
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(timeout, 0.001)
+                                       if timeout is not None else None)
+            except TimeoutError:
+                pass
+
+    def _settle(self, group: ClassicGroup, now: int) -> None:
+        """Persist what the group asked for, then deliver parked responses, then re-arm."""
+        if group.store_requested:
+            group.store_requested = False
+            error = self._store_group(group)
+            if error != ErrorCode.none:
+                if any("assignment" in response for _, response in group.completions):
+                    group.assignment_not_stored(now, error)
+                group.store_requested = False
+        completions, group.completions = group.completions, []
+        for token, response in completions:
+            future = self._futures.pop(token, None)  # type: ignore[arg-type]
+            if future is not None and not future.done():
+                future.set_result(response)
+        self._schedule(group)
+
+    def _store_group(self, group: ClassicGroup) -> ErrorCode:
+        return self._append(group.group_id, [(encode_group_key(GroupKey(group.group_id)),
+                                              encode_group_value(group.to_value()))])
+
+    async def _park(self, group: ClassicGroup, operation) -> dict:
+        token = next(self._tokens)
+        future = asyncio.get_running_loop().create_future()
+        self._futures[token] = future
+        now = now_ms()
+        try:
+            response = operation(now, token)
+        except BaseException:
+            self._futures.pop(token, None)
+            raise
+        self._settle(group, now)
+        if response is not None:
+            self._futures.pop(token, None)
+            return response
+        try:
+            return await future
+        finally:
+            self._futures.pop(token, None)
+
+    # ------------------------------------------------------------------ membership
+
+    def session_timeout_valid(self, session_timeout_ms: int) -> bool:
+        return self.min_session_timeout_ms <= session_timeout_ms <= self.max_session_timeout_ms
+
+    async def join(self, group_id: str, request: JoinRequest) -> dict:
+        if not group_id:
+            return join_error(request.member_id, ErrorCode.invalid_group_id)
+        if not self.session_timeout_valid(request.session_timeout_ms):
+            return join_error(request.member_id, ErrorCode.invalid_session_timeout)
+        if not self.ensure_offsets_topic():
+            return join_error(request.member_id, ErrorCode.coordinator_not_available)
+        group = self.groups.get(group_id)
+        if group is None:
+            if request.member_id:
+                return join_error(request.member_id, ErrorCode.unknown_member_id)
+            group = self._new_group(group_id)
+        return await self._park(group, lambda now, token: group.join(now, token, request))
+
+    async def sync(self, group_id: str, member_id: str, group_instance_id: str | None,
+                   generation_id: int, protocol_type: str | None, protocol_name: str | None,
+                   assignments: dict[str, bytes]) -> dict:
+        if not group_id:
+            return sync_error(ErrorCode.invalid_group_id)
+        group = self.groups.get(group_id)
+        if group is None:
+            return sync_error(ErrorCode.unknown_member_id)
+        return await self._park(group, lambda now, token: group.sync(
+            now, token, member_id, group_instance_id, generation_id, protocol_type,
+            protocol_name, assignments))
+
+    def heartbeat(self, group_id: str, member_id: str, group_instance_id: str | None,
+                  generation_id: int) -> ErrorCode:
+        if not group_id:
+            return ErrorCode.invalid_group_id
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.unknown_member_id
+        now = now_ms()
+        error = group.heartbeat(now, member_id, group_instance_id, generation_id)
+        self._settle(group, now)
+        return error
+
+    def leave(self, group_id: str, members: list[tuple[str, str | None]]
+              ) -> tuple[ErrorCode, list[ErrorCode]]:
+        if not group_id:
+            return ErrorCode.invalid_group_id, []
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.unknown_member_id, []
+        if group.state == GroupState.DEAD:
+            return ErrorCode.coordinator_not_available, []
+        now = now_ms()
+        errors = group.leave(now, members)
+        self._settle(group, now)
+        return ErrorCode.none, errors
+
+    # ------------------------------------------------------------------ offsets
+
+    def commit_offsets(self, group_id: str, member_id: str, group_instance_id: str | None,
+                       generation_id: int, retention_ms: int, entries: list[CommitEntry],
+                       api_version: int) -> list[ErrorCode]:
+        """One error per entry, in order."""
+        now = now_ms()
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id < 0:
+                error = ErrorCode.none
+            elif api_version >= 9:
+                error = ErrorCode.group_id_not_found
+            else:
+                error = ErrorCode.illegal_generation
+        else:
+            error = group.validate_offset_commit(now, member_id, group_instance_id,
+                                                 generation_id)
+        if error == ErrorCode.none and not self.ensure_offsets_topic():
+            error = ErrorCode.coordinator_not_available
+        if error != ErrorCode.none:
+            if group is not None:
+                self._settle(group, now)
+            return [error] * len(entries)
+        results: list[ErrorCode] = []
+        writes: list[tuple[CommitEntry, OffsetValue]] = []
+        for entry in entries:
+            if self.broker.partition(entry.topic, entry.partition) is None:
+                results.append(ErrorCode.unknown_topic_or_partition)
+            elif entry.metadata is not None and len(entry.metadata) > self.metadata_max_bytes:
+                results.append(ErrorCode.offset_metadata_too_large)
+            else:
+                results.append(ErrorCode.none)
+                expire = now + retention_ms if retention_ms >= 0 else -1
+                writes.append((entry, OffsetValue(entry.offset, entry.metadata or "", now,
+                                                  entry.leader_epoch, expire)))
+        if writes:
+            write_error = self._append(group_id, [
+                (encode_offset_key(OffsetKey(group_id, e.topic, e.partition)),
+                 encode_offset_value(v)) for e, v in writes])
+            if write_error != ErrorCode.none:
+                results = [write_error if r == ErrorCode.none else r for r in results]
+            else:
+                if group is None:
+                    group = self._new_group(group_id)  # a "simple" group: commits only
+                for entry, value in writes:
+                    self.offsets.put(group_id, entry.topic, entry.partition, value)
+        if group is not None:
+            self._settle(group, now)
+        return results
+
+    def fetch_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]] | None
+                      ) -> list[tuple[str, list[tuple[int, OffsetValue | None]]]]:
+        """(topic, [(partition, committed or None)]); `wanted` None means all committed."""
+        committed = self.offsets.of_group(group_id) if group_id in self.groups else {}
+        if wanted is None:
+            by_topic: dict[str, list[tuple[int, OffsetValue | None]]] = {}
+            for (topic, partition), value in sorted(committed.items()):
+                by_topic.setdefault(topic, []).append((partition, value))
+            return list(by_topic.items())
+        return [(topic, [(p, committed.get((topic, p))) for p in partitions])
+                for topic, partitions in wanted]
+
+    def delete_offsets(self, group_id: str, topics: list[tuple[str, list[int]]]
+                       ) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]:
+        group = self.groups.get(group_id)
+        if group is None or group.state == GroupState.DEAD:
+            return ErrorCode.group_id_not_found, []
+        if (group.state != GroupState.EMPTY and group.protocol_type != "consumer"):
+            return ErrorCode.non_empty_group, []
+        results = []
+        tombstones = []
+        for topic, partitions in topics:
+            if group.is_subscribed_to(topic):
+                results.append((topic, [(p, ErrorCode.group_subscribed_to_topic)
+                                        for p in partitions]))
+                continue
+            errors = []
+            for p in partitions:
+                if self.broker.partition(topic, p) is None:
+                    errors.append((p, ErrorCode.unknown_topic_or_partition))
+                    continue
+                errors.append((p, ErrorCode.none))
+                if self.offsets.get(group_id, topic, p) is not None:
+                    tombstones.append((topic, p))
+            results.append((topic, errors))
+        if tombstones:
+            error = self._append(group_id, [
+                (encode_offset_key(OffsetKey(group_id, t, p)), None) for t, p in tombstones])
+            if error != ErrorCode.none:
+                return error, []
+            for topic, p in tombstones:
+                self.offsets.delete(group_id, topic, p)
+        return ErrorCode.none, results
+
+    # ------------------------------------------------------------------ admin
+
+    def describe(self, group_id: str) -> dict | None:
+        group = self.groups.get(group_id)
+        return None if group is None or group.state == GroupState.DEAD else group.describe()
+
+    def list_groups(self) -> list[ClassicGroup]:
+        return [g for g in self.groups.values() if g.state != GroupState.DEAD]
+
+    def delete_group(self, group_id: str) -> ErrorCode:
+        group = self.groups.get(group_id)
+        if group is None or group.state == GroupState.DEAD:
+            return ErrorCode.group_id_not_found
+        if group.state != GroupState.EMPTY:
+            return ErrorCode.non_empty_group
+        error = self._remove_group(group)
+        return error
+
+    def _remove_group(self, group: ClassicGroup) -> ErrorCode:
+        group_id = group.group_id
+        entries = [(encode_offset_key(OffsetKey(group_id, t, p)), None)
+                   for (t, p) in self.offsets.of_group(group_id)]
+        entries.append((encode_group_key(GroupKey(group_id)), None))
+        error = self._append(group_id, entries)
+        if error != ErrorCode.none:
+            return error
+        for topic, partition in list(self.offsets.of_group(group_id)):
+            self.offsets.delete(group_id, topic, partition)
+        now = now_ms()
+        group.mark_dead(now)
+        self._settle(group, now)
+        self.groups.pop(group_id, None)
+        self._scheduled.pop(group_id, None)
+        return ErrorCode.none
+
+    def on_topic_deleted(self, topic: str) -> None:
+        """Offsets of a deleted topic go too (Kafka: onPartitionsDeleted)."""
+        by_group: dict[str, list[int]] = {}
+        for group_id, partition in list(self.offsets.partitions_of_topic(topic)):
+            by_group.setdefault(group_id, []).append(partition)
+        for group_id, partitions in by_group.items():
+            error = self._append(group_id, [(encode_offset_key(OffsetKey(group_id, topic, p)),
+                                             None) for p in partitions])
+            if error == ErrorCode.none:
+                for p in partitions:
+                    self.offsets.delete(group_id, topic, p)
+
+    # ------------------------------------------------------------------ expiry
+
+    def expire_offsets(self, now: int | None = None) -> int:
+        """One cleanup pass; returns how many offsets expired."""
+        now = now_ms() if now is None else now
+        expired_total = 0
+        for group_id, group in list(self.groups.items()):
+            if group.state == GroupState.DEAD:
+                continue
+            committed = self.offsets.of_group(group_id)
+            expired, everything = expired_offsets(group, committed, now, self.retention_ms)
+            if expired:
+                error = self._append(group_id, [
+                    (encode_offset_key(OffsetKey(group_id, t, p)), None) for t, p in expired])
+                if error != ErrorCode.none:
+                    continue
+                for topic, partition in expired:
+                    self.offsets.delete(group_id, topic, partition)
+                expired_total += len(expired)
+                log.info("group %s: %d committed offsets expired", group_id, len(expired))
+            if everything and group.state == GroupState.EMPTY and not group.pending_members:
+                if self._remove_group(group) == ErrorCode.none:
+                    log.info("group %s: empty with no offsets left, removed", group_id)
+        return expired_total
+
+    async def _run_expiry(self) -> None:
+        while True:
+            await asyncio.sleep(self.retention_check_ms / 1000)
+            try:
+                self.expire_offsets()
+            except Exception:
+                log.exception("offset expiry failed")
