@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+from .compaction.cleaner import LogCleaner
 from .config import BrokerConfig
 from .durable_file import write_atomically
 from .groups import lag_metrics
@@ -21,6 +22,7 @@ from .groups.coordinator import GroupCoordinator
 from .metrics import BrokerMetrics
 from .partition import Partition
 from .producer_ids import ProducerIdAllocator
+from .storage import segment_swap
 from .storage.log_manager import LogManager
 from .topic_config import log_config_for
 from .topics import TopicInfo, TopicRegistry
@@ -60,9 +62,11 @@ class Broker:
         self.logs = LogManager(self.log_dirs)
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._background: list[asyncio.Task] = []
+        segment_swap.recover_log_dirs(self.log_dirs)  # finish or drop interrupted cleanings
         self._open_partitions()
         self.group_coordinator = GroupCoordinator(self)  # replays __consumer_offsets
         lag_metrics.register(self, self.group_coordinator)
+        self.log_cleaner = LogCleaner(self)
 
     # -- identity -------------------------------------------------------------------------
     def _load_identity(self) -> str:
@@ -174,6 +178,7 @@ class Broker:
             asyncio.create_task(self._update_gauges(), name="gauges"),
         ]
         self.group_coordinator.start()
+        self.log_cleaner.start()
 
     async def _update_gauges(self) -> None:
         while True:
@@ -182,6 +187,7 @@ class Broker:
 
     async def stop_background(self) -> None:
         await self.group_coordinator.stop()
+        await self.log_cleaner.stop()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
