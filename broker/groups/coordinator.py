@@ -338,7 +338,12 @@ class GroupCoordinator:
             if request.member_id:
                 return join_error(request.member_id, ErrorCode.unknown_member_id)
             group = self._new_group(group_id)
-        return await self._park(group, lambda now, token: group.join(now, token, request))
+        log.debug("group %s: JoinGroup from %r (%s)", group_id, request.member_id,
+                  group.state.value)
+        response = await self._park(group, lambda now, token: group.join(now, token, request))
+        log.debug("group %s: JoinGroup of %r -> %s generation %s", group_id, request.member_id,
+                  response["error_code"], response.get("generation_id"))
+        return response
 
     async def sync(self, group_id: str, member_id: str, group_instance_id: str | None,
                    generation_id: int, protocol_type: str | None, protocol_name: str | None,
@@ -348,9 +353,14 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         if group is None:
             return sync_error(ErrorCode.unknown_member_id)
-        return await self._park(group, lambda now, token: group.sync(
+        log.debug("group %s: SyncGroup from %r generation %d (%s)", group_id, member_id,
+                  generation_id, group.state.value)
+        response = await self._park(group, lambda now, token: group.sync(
             now, token, member_id, group_instance_id, generation_id, protocol_type,
             protocol_name, assignments))
+        log.debug("group %s: SyncGroup of %r -> %s", group_id, member_id,
+                  response["error_code"])
+        return response
 
     def heartbeat(self, group_id: str, member_id: str, group_instance_id: str | None,
                   generation_id: int) -> ErrorCode:
@@ -362,6 +372,8 @@ class GroupCoordinator:
         now = now_ms()
         error = group.heartbeat(now, member_id, group_instance_id, generation_id)
         self._settle(group, now)
+        log.debug("group %s: Heartbeat of %r generation %d -> %s", group_id, member_id,
+                  generation_id, error)
         return error
 
     def leave(self, group_id: str, members: list[tuple[str, str | None]]

@@ -26,6 +26,7 @@ persists `to_value()` to `__consumer_offsets` before delivering the completions.
 from __future__ import annotations
 
 import enum
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from kio.schema.errors import ErrorCode
 
 from .log_format import GroupValue, MemberValue
 from .subscription import CONSUMER_PROTOCOL_TYPE, subscribed_topics
+
+log = logging.getLogger("brook.groups")
 
 # Kafka's group.coordinator new-member join timeout: a new member parked in a
 # JoinGroup is dropped after this long even though it is "awaiting join".
@@ -241,6 +244,8 @@ class ClassicGroup:
     # ------------------------------------------------------------------ transitions
 
     def _transition(self, state: GroupState, now: int) -> None:
+        log.debug("group %s: %s -> %s (generation %d, members %s)", self.group_id,
+                  self.state.value, state.value, self.generation, list(self.members))
         self.previous_state = self.state
         self.state = state
         self.state_timestamp_ms = now
