@@ -264,7 +264,7 @@ class ControlPlane:
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc",
-            f"--api-audiences=https://kubernetes.default.svc",
+            "--api-audiences=https://kubernetes.default.svc",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
             "--allow-privileged=false",
@@ -296,7 +296,10 @@ class ControlPlane:
             "--use-service-account-credentials=false",
             # The pod runner plays a kubelet that never goes away: without node
             # lifecycle, a slow heartbeat cannot taint the node and evict the brokers.
-            "--controllers=*,-nodelifecycle,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
+            # Pods get loopback addresses (127.x.y.z), which the API server refuses in
+            # Endpoints and EndpointSlices: the pod runner computes endpoints itself.
+            "--controllers=*,-node-lifecycle-controller,-node-ipam-controller,-endpoints-controller,"
+            "-endpointslice-controller,-endpointslice-mirroring-controller",
             "--concurrent-statefulset-syncs=5",
             "--v=0",
         ])

@@ -1,0 +1,318 @@
+"""Kopf handlers: thin glue between Kubernetes events and the pure core.
+
+Each handler parses the spec (cluster_spec / topic_spec), builds or plans what
+should exist (cluster_manifests / topic_plan), makes it so (kube / kafka_admin),
+and writes the status computed by the pure status functions. Reconciles are
+level-triggered: create, update, resume and a periodic timer all run the same
+function, so a missed event or a drifted object is corrected on the next tick.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from brook.operator import kopf_settings
+from brook.operator.annotations import deletion_policy, is_paused
+from brook.operator.cluster_manifests import ClusterNames, build_cluster_objects
+from brook.operator.cluster_spec import SpecError, parse_cluster
+from brook.operator.cluster_status import ClusterObservation, compute_cluster_status
+from brook.operator.conditions import paused_status
+from brook.operator.config import OperatorConfig
+from brook.operator.constants import (
+    CLUSTER_KIND,
+    CLUSTER_LABEL,
+    CLUSTER_PLURAL,
+    FIELD_MANAGER,
+    GROUP,
+    TOPIC_KIND,
+    TOPIC_PLURAL,
+    VERSION,
+)
+from brook.operator.kafka_admin import AdminError, KafkaAdmin
+from brook.operator.kube import Kube, KubeError, load_config
+from brook.operator.topic_plan import Refusal, TopicOutcome, plan_topic, topic_status
+from brook.operator.topic_spec import managing_topic, parse_topic
+
+CONFIG = OperatorConfig.from_env()
+
+
+class _Runtime:
+    """Process-wide state: the API client and one lock per object (timer vs. change)."""
+
+    def __init__(self) -> None:
+        self._kube: Kube | None = None
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._guard = threading.Lock()
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            load_config()
+            self._kube = Kube()
+        return self._kube
+
+    def lock(self, uid: str) -> threading.Lock:
+        with self._guard:
+            return self._locks[uid]
+
+
+RUNTIME = _Runtime()
+
+
+@kopf.on.startup()
+def startup(settings: kopf.OperatorSettings, logger, **_: Any) -> None:
+    kopf_settings.configure(settings)
+    RUNTIME.kube  # noqa: B018 - fail fast on a bad kubeconfig
+    logger.info(
+        f"brook-operator: field manager {FIELD_MANAGER}, resync {CONFIG.resync_seconds}s, "
+        f"namespaces {', '.join(CONFIG.namespaces) or 'all'}"
+    )
+
+
+def _bootstrap(namespace: str, cluster: str) -> str:
+    if CONFIG.bootstrap_override:
+        return CONFIG.bootstrap_override.format(name=cluster, namespace=namespace)
+    return ClusterNames(cluster, namespace).bootstrap_servers(CONFIG.cluster_domain)
+
+
+# ---------------------------------------------------------------------------------
+# KafkaCluster
+# ---------------------------------------------------------------------------------
+
+
+def _cluster_status(body: dict[str, Any], obs: ClusterObservation) -> None:
+    meta = body["metadata"]
+    status = compute_cluster_status(body, obs, CONFIG.cluster_domain)
+    RUNTIME.kube.apply_status(CLUSTER_PLURAL, CLUSTER_KIND, meta["namespace"], meta["name"], status)
+
+
+def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> None:
+    meta = body["metadata"]
+    kube = RUNTIME.kube
+    with RUNTIME.lock(meta["uid"]):
+        if is_paused(body):
+            kube.apply_status(CLUSTER_PLURAL, CLUSTER_KIND, meta["namespace"], meta["name"],
+                              paused_status(body))
+            return
+        try:
+            parsed = parse_cluster(body)
+        except SpecError as exc:
+            logger.warning(f"invalid spec: {exc}")
+            sts = kube.get_statefulset(meta["namespace"], ClusterNames(meta["name"], meta["namespace"]).statefulset)
+            _cluster_status(body, ClusterObservation(statefulset=sts, spec_error=str(exc)))
+            return
+        names = ClusterNames(parsed.spec.name, parsed.spec.namespace)
+        try:
+            for obj in build_cluster_objects(parsed.spec, body, CONFIG):
+                kube.apply(obj)
+        except KubeError as exc:
+            sts = kube.get_statefulset(names.namespace, names.statefulset)
+            _cluster_status(body, ClusterObservation(statefulset=sts, apply_error=exc.message,
+                                                     warnings=parsed.warnings))
+            raise kopf.TemporaryError(f"apply failed: {exc.message}", delay=15) from exc
+        sts = kube.get_statefulset(names.namespace, names.statefulset)
+        controller = cluster_id = None
+        ready = int(((sts or {}).get("status") or {}).get("readyReplicas") or 0)
+        if ask_brokers and ready > 0:
+            try:
+                info = KafkaAdmin(_bootstrap(names.namespace, names.cluster), timeout=5).cluster_info()
+                controller, cluster_id = info.controller, info.cluster_id
+            except AdminError as exc:
+                logger.info(f"brokers not answering metadata yet: {exc}")
+        previous = body.get("status") or {}
+        if controller is None and ready > 0:
+            controller = previous.get("controller")
+        _cluster_status(
+            body,
+            ClusterObservation(statefulset=sts, controller=controller,
+                               cluster_id=cluster_id or previous.get("clusterId"),
+                               warnings=parsed.warnings),
+        )
+
+
+@kopf.on.resume(GROUP, VERSION, CLUSTER_PLURAL)
+@kopf.on.create(GROUP, VERSION, CLUSTER_PLURAL)
+@kopf.on.update(GROUP, VERSION, CLUSTER_PLURAL)
+def cluster_changed(body, logger, **_: Any) -> None:
+    reconcile_cluster(dict(body), logger, ask_brokers=False)
+
+
+@kopf.timer(GROUP, VERSION, CLUSTER_PLURAL, interval=CONFIG.resync_seconds, initial_delay=2)
+def cluster_resync(body, logger, **_: Any) -> None:
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        return
+    try:
+        reconcile_cluster(dict(body), logger, ask_brokers=True)
+    except kopf.TemporaryError as exc:
+        logger.warning(str(exc))
+
+
+@kopf.on.event("apps", "v1", "statefulsets", labels={"app.kubernetes.io/managed-by": FIELD_MANAGER})
+def statefulset_event(body, namespace, logger, **_: Any) -> None:
+    """Brokers became ready (or not): refresh the owning cluster's status at once."""
+    cluster = (body.get("metadata", {}).get("labels") or {}).get(CLUSTER_LABEL)
+    if not cluster or not namespace:
+        return
+    kube = RUNTIME.kube
+    owner = kube.get_custom(CLUSTER_PLURAL, namespace, cluster)
+    if owner is None or is_paused(owner) or owner["metadata"].get("deletionTimestamp"):
+        return
+    with RUNTIME.lock(owner["metadata"]["uid"]):
+        try:
+            warnings = parse_cluster(owner).warnings
+        except SpecError:
+            return  # the cluster's own handler reports it
+        previous = owner.get("status") or {}
+        _cluster_status(
+            owner,
+            ClusterObservation(statefulset=dict(body), controller=previous.get("controller"),
+                               cluster_id=previous.get("clusterId"), warnings=warnings),
+        )
+
+
+# ---------------------------------------------------------------------------------
+# Topic
+# ---------------------------------------------------------------------------------
+
+
+def _topic_status(body: dict[str, Any], spec, outcome: TopicOutcome) -> None:
+    meta = body["metadata"]
+    RUNTIME.kube.apply_status(TOPIC_PLURAL, TOPIC_KIND, meta["namespace"], meta["name"],
+                              topic_status(body, spec, outcome))
+
+
+def _describe_after_change(admin: KafkaAdmin, name: str, created: bool):
+    """Re-read the topic; right after CreateTopics its metadata may still be settling."""
+    deadline = time.monotonic() + (10 if created else 0)
+    while True:
+        observed = admin.describe_topic(name)
+        if observed is not None or time.monotonic() >= deadline:
+            return observed
+        time.sleep(0.5)
+
+
+def reconcile_topic(body: dict[str, Any], logger) -> None:
+    meta = body["metadata"]
+    kube = RUNTIME.kube
+    with RUNTIME.lock(meta["uid"]):
+        if is_paused(body):
+            kube.apply_status(TOPIC_PLURAL, TOPIC_KIND, meta["namespace"], meta["name"], paused_status(body))
+            return
+        try:
+            parsed = parse_topic(body)
+        except SpecError as exc:
+            _topic_status(body, None, TopicOutcome(error=Refusal("InvalidSpec", str(exc))))
+            return
+        spec = parsed.spec
+        rival = managing_topic(body, kube.list_custom(TOPIC_PLURAL, spec.namespace))
+        if rival is not None:
+            _topic_status(body, spec, TopicOutcome(error=Refusal(
+                "TopicAlreadyManaged",
+                f"Topic {rival['metadata']['name']!r} already manages Kafka topic {spec.topic_name!r} "
+                f"of cluster {spec.cluster!r}; this resource is ignored",
+            ), warnings=parsed.warnings))
+            return
+        cluster = kube.get_custom(CLUSTER_PLURAL, spec.namespace, spec.cluster)
+        if cluster is None:
+            _topic_status(body, spec, TopicOutcome(error=Refusal(
+                "ClusterNotFound", f"KafkaCluster {spec.cluster!r} does not exist in namespace {spec.namespace!r}",
+            ), warnings=parsed.warnings))
+            return
+        bootstrap = _bootstrap(spec.namespace, spec.cluster)
+        admin = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+        observed = plan = None
+        try:
+            observed = admin.describe_topic(spec.topic_name)
+            plan = plan_topic(spec, observed)
+            if plan.changes:
+                logger.info(f"topic {spec.topic_name!r}: {'; '.join(plan.describe())}")
+                admin.apply_plan(spec.topic_name, plan)
+                kopf.info(body, reason="TopicChanged", message="; ".join(plan.describe()))
+                observed = _describe_after_change(admin, spec.topic_name, plan.create)
+        except AdminError as exc:
+            if not exc.unreachable:
+                kopf.warn(body, reason=exc.reason, message=exc.message)
+            logger.warning(f"topic {spec.topic_name!r}: {exc}")
+            message = exc.message
+            if exc.unreachable:
+                message = f"cannot reach KafkaCluster {spec.cluster!r} at {bootstrap}: {message}"
+            _topic_status(body, spec, TopicOutcome(observed=observed, plan=plan,
+                                                   error=Refusal(exc.reason, message),
+                                                   warnings=parsed.warnings))
+            return
+        _topic_status(body, spec, TopicOutcome(observed=observed, plan=plan, warnings=parsed.warnings))
+
+
+@kopf.on.resume(GROUP, VERSION, TOPIC_PLURAL)
+@kopf.on.create(GROUP, VERSION, TOPIC_PLURAL)
+@kopf.on.update(GROUP, VERSION, TOPIC_PLURAL)
+def topic_changed(body, logger, **_: Any) -> None:
+    reconcile_topic(dict(body), logger)
+
+
+@kopf.timer(GROUP, VERSION, TOPIC_PLURAL, interval=CONFIG.resync_seconds, initial_delay=5)
+def topic_resync(body, logger, **_: Any) -> None:
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        return
+    reconcile_topic(dict(body), logger)
+
+
+def _deleting_for(body: dict[str, Any]) -> float:
+    stamp = body["metadata"].get("deletionTimestamp")
+    if not stamp:
+        return 0.0
+    started = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return (datetime.now(UTC) - started).total_seconds()
+
+
+@kopf.on.delete(GROUP, VERSION, TOPIC_PLURAL)
+def topic_deleted(body, logger, **_: Any) -> None:
+    """Delete the Kafka topic, then release the finalizer.
+
+    Never stuck forever: a missing or deleting cluster releases at once (the topic
+    goes with it); an unreachable or refusing cluster is retried with backoff for
+    BROOK_TOPIC_DELETE_TIMEOUT_SECONDS, then released with a warning event and the
+    topic left in Kafka. Annotation brook.dev/deletion-policy=orphan releases at once.
+    """
+    body = dict(body)
+    if is_paused(body):
+        kopf.warn(body, reason="TopicOrphaned", message="reconciliation is paused: the Kafka topic is left as is")
+        return
+    if deletion_policy(body) == "orphan":
+        kopf.info(body, reason="TopicOrphaned", message="deletion-policy is orphan: the Kafka topic is left as is")
+        return
+    try:
+        spec = parse_topic(body).spec
+    except SpecError:
+        return  # never created anything
+    kube = RUNTIME.kube
+    if managing_topic(body, kube.list_custom(TOPIC_PLURAL, spec.namespace)) is not None:
+        return  # another Topic resource owns the Kafka topic
+    cluster = kube.get_custom(CLUSTER_PLURAL, spec.namespace, spec.cluster)
+    if cluster is None or cluster["metadata"].get("deletionTimestamp"):
+        logger.info(f"KafkaCluster {spec.cluster!r} is gone: nothing to delete")
+        return
+    admin = KafkaAdmin(_bootstrap(spec.namespace, spec.cluster), timeout=CONFIG.admin_timeout_seconds)
+    try:
+        existed = admin.delete_topic(spec.topic_name)
+        logger.info(f"deleted topic {spec.topic_name!r}" if existed else f"topic {spec.topic_name!r} was already gone")
+        return
+    except AdminError as exc:
+        waited = _deleting_for(body)
+        if waited >= CONFIG.topic_delete_timeout_seconds:
+            kopf.warn(body, reason="TopicDeletionAbandoned", message=(
+                f"gave up deleting Kafka topic {spec.topic_name!r} after {int(waited)}s ({exc}); "
+                "the topic is left in the cluster"))
+            return
+        _topic_status(body, spec, TopicOutcome(error=Refusal(
+            "DeletionFailed" if not exc.unreachable else "ClusterUnreachable",
+            f"deleting the Kafka topic: {exc.message} (retrying; the finalizer is released after "
+            f"{int(CONFIG.topic_delete_timeout_seconds)}s, or at once with annotation "
+            "brook.dev/deletion-policy=orphan)")))
+        raise kopf.TemporaryError(str(exc), delay=min(30, max(2, waited / 4 or 2))) from exc

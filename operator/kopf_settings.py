@@ -1,0 +1,41 @@
+"""Kopf settings for Brook (Kopf's configuration docs: watching, queueing, persistence)."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+from brook.operator.constants import FIELD_MANAGER, FINALIZER, GROUP
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    # Progress and the last handled spec live in annotations under our group
+    # (brook.dev/...), not in status: status stays ours alone, applied server-side.
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Watches: a server-side timeout below the API server's own (it closes idle
+    # watches after 30-60 min), a client timeout a bit above it, and a connect
+    # timeout, so a half-open connection cannot silently stop all reconciliation.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.watching.reconnect_backoff = 1.0
+    # Other API calls (patches, events) must not hang forever either.
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 15
+    # Bounded concurrency: per-object workers and the thread pool of sync handlers
+    # (Admin API calls block; a few dozen clusters/topics reconcile in parallel).
+    settings.queueing.worker_limit = 50
+    settings.execution.max_workers = 16
+    # Retries of unexpected errors: exponential-ish, capped at 5 minutes.
+    settings.execution.default_backoff = 30
+    # Events: warnings from logs, plus explicit kopf.info/warn calls; as brook-operator.
+    settings.posting.level = logging.WARNING  # per-handler success logs would flood Events
+    settings.posting.reporting_component = FIELD_MANAGER
+    settings.posting.event_name_prefix = "brook-"
+    # One operator replica (the chart's Deployment uses Recreate); no peering objects.
+    settings.peering.standalone = True

@@ -1,0 +1,78 @@
+"""Start one container process the way the pod runner's "kubelet" would.
+
+Run as root inside a fresh private mount namespace (`unshare --mount`):
+    pod_exec.py SPEC.json
+SPEC: {"hosts": path, "mounts": [{"source", "target", "readOnly"}], "readOnlyRoot": bool,
+       "env": {...}, "argv": [...], "workingDir": path|None, "scratch": dir}
+
+It bind-mounts the pod's /etc/hosts (cluster DNS) and volumes at their mount paths,
+optionally makes the root filesystem read-only, then execs the command. A mount
+path that does not exist on the host is created inside an overlay of its nearest
+existing parent, so nothing is ever created outside the work directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(*argv: str) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"pod_exec: {' '.join(argv)}: {result.stderr.strip()}")
+
+
+def ensure_mountpoint(target: Path, scratch: Path, overlaid: set[Path]) -> None:
+    if target.exists():
+        return
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    parent = parent.resolve()
+    if parent not in overlaid:
+        name = str(parent).strip("/").replace("/", "_") or "root"
+        upper, work = scratch / "overlay" / name / "upper", scratch / "overlay" / name / "work"
+        upper.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
+        run("mount", "-t", "overlay", "overlay", "-o",
+            f"lowerdir={parent},upperdir={upper},workdir={work}", str(parent))
+        overlaid.add(parent)
+    target.mkdir(parents=True, exist_ok=True)
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text())
+    scratch = Path(spec["scratch"])
+    overlaid: set[Path] = set()
+    if spec.get("hosts"):
+        run("mount", "--bind", spec["hosts"], "/etc/hosts")
+    for mount in spec.get("mounts", []):
+        source, target = Path(mount["source"]), Path(mount["target"])
+        if source.is_dir():
+            ensure_mountpoint(target, scratch, overlaid)
+        else:
+            ensure_mountpoint(target.parent, scratch, overlaid)
+            if not target.exists():
+                target.touch()
+        run("mount", "--bind", str(source), str(target))
+        if mount.get("readOnly"):
+            run("mount", "-o", "remount,bind,ro", str(target))
+    if spec.get("readOnlyRoot"):
+        # Best effort: some sandboxes refuse to remount /; the pod runner logs it.
+        result = subprocess.run(["mount", "-o", "remount,bind,ro", "/"], capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"pod_exec: read-only root not enforced: {result.stderr.strip()}", file=sys.stderr)
+    if spec.get("workingDir"):
+        os.chdir(spec["workingDir"])
+    argv_ = spec["argv"]
+    sys.stdout.flush()
+    os.execvpe(argv_[0], argv_, spec["env"])
+    return 127
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
