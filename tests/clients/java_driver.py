@@ -1,0 +1,39 @@
+"""Driver for the Apache Kafka Java client (JavaClient.java, single-file source launch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import ToolUnavailable
+from .helper_process import HelperDriver
+from .toolpaths import paths
+
+JAVA_SOURCE = Path(__file__).resolve().parent / "JavaClient.java"
+
+
+class JavaClientDriver(HelperDriver):
+    """org.apache.kafka:kafka-clients (the version fetched by tools/setup-test-tools.sh).
+
+    One JVM per driver instance (started on first use, ~2-4 s to compile and start),
+    serving every call until close()."""
+
+    name = "java"
+
+    def unavailable_reason(self):
+        try:
+            paths.java_path()
+            paths.kafka_home()
+        except paths.ToolMissing as e:
+            return str(e)
+        return None
+
+    def _helper_argv(self):
+        reason = self.unavailable_reason()
+        if reason:
+            raise ToolUnavailable(reason)
+        argv = [
+            paths.java_path(), "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-Xshare:auto", f"-Dlog4j2.configurationFile={paths.log4j_config('tools')}",
+            "-cp", paths.kafka_classpath(), str(JAVA_SOURCE),
+        ]
+        return argv, None
