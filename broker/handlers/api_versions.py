@@ -10,7 +10,7 @@ API_VERSIONS = 18
 
 
 def advertised_versions() -> list[dict]:
-    return [{"api_key": s.key, "min_version": s.min_version, "max_version": s.max_version}
+    return [{"api_key": s.key, "min_version": s.advertised_min, "max_version": s.max_version}
             for s in sorted(APIS.values(), key=lambda s: s.key)]
 
 

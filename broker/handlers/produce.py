@@ -14,7 +14,7 @@ def _partition_error(index: int, error: ErrorCode, message: str | None = None) -
             "error_message": message}
 
 
-@api(PRODUCE, "Produce", 3, 12)
+@api(PRODUCE, "Produce", 3, 12, advertised_min_version=0)  # as Kafka 4 does
 async def handle_produce(broker, ctx, request) -> dict | None:
     acks = int(request.acks)
     now_ms = broker.now_ms()

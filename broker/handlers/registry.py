@@ -29,18 +29,29 @@ class ApiSpec:
     min_version: int
     max_version: int
     handler: Handler
+    # The lowest version ApiVersions names. Kafka 4 names Produce v0 though it serves
+    # v3+ only (KAFKA-18659): librdkafka before 2.8 turns compression off unless the
+    # Produce range overlaps v2. Requests below min_version are still refused.
+    advertised_min_version: int | None = None
+
+    @property
+    def advertised_min(self) -> int:
+        return self.min_version if self.advertised_min_version is None \
+            else self.advertised_min_version
 
 
 APIS: dict[int, ApiSpec] = {}
 
 
-def api(key: int, name: str, min_version: int, max_version: int):
+def api(key: int, name: str, min_version: int, max_version: int,
+        advertised_min_version: int | None = None):
     """Register a handler: `async def handler(broker, ctx, request) -> dict | None`."""
 
     def register(handler: Handler) -> Handler:
         if key in APIS:
             raise RuntimeError(f"API {key} ({name}) registered twice")
-        APIS[key] = ApiSpec(key, name, min_version, max_version, handler)
+        APIS[key] = ApiSpec(key, name, min_version, max_version, handler,
+                            advertised_min_version)
         return handler
 
     return register
