@@ -24,7 +24,7 @@ run: setup
 	$(BIN)/brook broker
 
 lint: setup
-	$(BIN)/ruff check broker operator tests tools bench
+	$(BIN)/ruff check .
 
 unit: setup
 	$(BIN)/pytest tests/unit
