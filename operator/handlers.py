@@ -181,6 +181,11 @@ def statefulset_event(body, namespace, logger, **_: Any) -> None:
 # ---------------------------------------------------------------------------------
 
 
+def _has_ready_brokers(cluster: dict[str, Any]) -> bool:
+    """Whether asking the cluster anything can work (saves an Admin API timeout)."""
+    return int((cluster.get("status") or {}).get("readyReplicas") or 0) > 0
+
+
 def _topic_status(body: dict[str, Any], spec, outcome: TopicOutcome) -> None:
     meta = body["metadata"]
     RUNTIME.kube.apply_status(TOPIC_PLURAL, TOPIC_KIND, meta["namespace"], meta["name"],
@@ -222,6 +227,11 @@ def reconcile_topic(body: dict[str, Any], logger) -> None:
         if cluster is None:
             _topic_status(body, spec, TopicOutcome(error=Refusal(
                 "ClusterNotFound", f"KafkaCluster {spec.cluster!r} does not exist in namespace {spec.namespace!r}",
+            ), warnings=parsed.warnings))
+            return
+        if not _has_ready_brokers(cluster):
+            _topic_status(body, spec, TopicOutcome(error=Refusal(
+                "ClusterNotReady", f"KafkaCluster {spec.cluster!r} has no ready brokers yet",
             ), warnings=parsed.warnings))
             return
         bootstrap = _bootstrap(spec.namespace, spec.cluster)
@@ -298,8 +308,11 @@ def topic_deleted(body, logger, **_: Any) -> None:
     if cluster is None or cluster["metadata"].get("deletionTimestamp"):
         logger.info(f"KafkaCluster {spec.cluster!r} is gone: nothing to delete")
         return
-    admin = KafkaAdmin(_bootstrap(spec.namespace, spec.cluster), timeout=CONFIG.admin_timeout_seconds)
     try:
+        if not _has_ready_brokers(cluster):
+            raise AdminError("ClusterUnreachable", f"KafkaCluster {spec.cluster!r} has no ready brokers",
+                             unreachable=True)
+        admin = KafkaAdmin(_bootstrap(spec.namespace, spec.cluster), timeout=CONFIG.admin_timeout_seconds)
         existed = admin.delete_topic(spec.topic_name)
         logger.info(f"deleted topic {spec.topic_name!r}" if existed else f"topic {spec.topic_name!r} was already gone")
         return

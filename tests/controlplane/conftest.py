@@ -1,0 +1,227 @@
+"""Level-4 fixtures: a real control plane, the pod runner, the operator.
+
+One control plane per test session (etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler built by tools/controlplane/build.sh), with the CRDs from crds/
+installed, a pod runner playing the kubelet of one Node, and the operator
+(`brook operator`) running against it. Each test gets its own namespace.
+
+Skipped, with the reason, when the control-plane programs have not been built
+(`tools/controlplane/build.sh`, about 15 minutes once, then cached).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ROOT / "tools" / "controlplane"
+sys.path.insert(0, str(TOOLS))
+
+from controlplane import ControlPlane, bin_dir, missing_programs  # noqa: E402
+from kubeapi import ApiError, KubeApi, object_path, wait_for  # noqa: E402
+from podrunner import PodRunner  # noqa: E402
+
+BROOK = str(Path(sys.executable).parent / "brook")
+CLIENT = Path(__file__).resolve().parent / "kafka_client.py"
+
+# Short loops so tests converge fast; the operator's defaults are for production.
+OPERATOR_ENV = {
+    "BROOK_RESYNC_SECONDS": "2",
+    "BROOK_TOPIC_DELETE_TIMEOUT_SECONDS": "6",
+    "BROOK_ADMIN_TIMEOUT_SECONDS": "4",
+}
+
+
+class Harness:
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.cp = ControlPlane(workdir / "controlplane")
+        self.api: KubeApi
+        self.runner: PodRunner
+        self.operator: subprocess.Popen | None = None
+        self.operator_log = workdir / "operator.log"
+        self.timings: dict[str, float] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> Harness:
+        t0 = time.monotonic()
+        self.cp.start()
+        self.api = KubeApi(self.cp.kubeconfig)
+        self.install_crds()
+        self.runner = PodRunner(self.cp.kubeconfig, self.cp.server, self.workdir / "node",
+                                executables={"brook": BROOK}, interval=0.4).start()
+        self.start_operator()
+        self.timings = {**self.cp.timings, "harness": time.monotonic() - t0}
+        return self
+
+    def install_crds(self) -> None:
+        for path in sorted((ROOT / "crds").glob("*.yaml")):
+            crd = yaml.safe_load(path.read_text())
+            self.api.apply(object_path(crd), crd)
+        for path in sorted((ROOT / "crds").glob("*.yaml")):
+            name = yaml.safe_load(path.read_text())["metadata"]["name"]
+
+            def established(name: str = name) -> bool:
+                crd = self.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+                return any(c["type"] == "Established" and c["status"] == "True"
+                           for c in (crd.get("status") or {}).get("conditions") or [])
+
+            wait_for(established, 30, f"CRD {name} established")
+
+    def start_operator(self) -> None:
+        """`brook operator` with the admin kubeconfig, seeing cluster DNS like a pod."""
+        env = {**os.environ, "KUBECONFIG": self.cp.kubeconfig, **OPERATOR_ENV}
+        env.pop("BROOK_WATCH_NAMESPACES", None)
+        scratch = self.workdir / "operator"
+        scratch.mkdir(exist_ok=True)
+        spec = scratch / "exec.json"
+        spec.write_text(json.dumps({
+            "hosts": str(self.runner.hosts_file(None)), "mounts": [], "env": env,
+            "argv": [BROOK, "operator", "--liveness", ""], "scratch": str(scratch)}))
+        handle = open(self.operator_log, "ab")  # noqa: SIM115
+        self.operator = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", sys.executable,
+             str(TOOLS / "pod_exec.py"), str(spec)],
+            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        handle.close()
+
+    def stop_operator(self) -> None:
+        if self.operator and self.operator.poll() is None:
+            os.killpg(self.operator.pid, signal.SIGTERM)
+            try:
+                self.operator.wait(8)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.operator.pid, signal.SIGKILL)
+                self.operator.wait()
+        self.operator = None
+
+    def stop(self) -> None:
+        self.stop_operator()
+        runner = getattr(self, "runner", None)
+        if runner is not None:
+            runner.stop()
+        self.cp.stop()
+
+    # -- helpers ------------------------------------------------------------------------
+    def operator_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.operator_log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def diagnostics(self, namespace: str | None = None) -> str:
+        parts = [f"operator alive: {self.operator is not None and self.operator.poll() is None}",
+                 "--- operator log", self.operator_tail(),
+                 f"--- pod runner errors: {self.runner.errors[-5:]}"]
+        if namespace:
+            for pod in self.api.items(f"/api/v1/namespaces/{namespace}/pods"):
+                name = pod["metadata"]["name"]
+                phase = (pod.get("status") or {}).get("phase")
+                parts.append(f"pod {name}: {phase} {json.dumps((pod.get('status') or {}).get('conditions'))}")
+                parts.append(self.runner.pod_log(namespace, name, lines=15))
+        return "\n".join(parts)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([str(bin_dir() / "kubectl"), "--kubeconfig", self.cp.kubeconfig, *args],
+                                input=input, capture_output=True, text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def custom(self, namespace: str, plural: str, name: str = "") -> str:
+        base = f"/apis/brook.dev/v1alpha1/namespaces/{namespace}/{plural}"
+        return f"{base}/{name}" if name else base
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        path = object_path(obj).rsplit("/", 1)[0]
+        return self.api.create(path, obj)
+
+    def condition(self, obj: dict[str, Any] | None, type_: str = "Ready") -> dict[str, Any]:
+        for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+            if cond.get("type") == type_:
+                return cond
+        return {}
+
+    def wait_condition(self, path: str, status: str = "True", reason: str | None = None,
+                       type_: str = "Ready", timeout: float = 60, namespace: str | None = None) -> dict[str, Any]:
+        last: dict[str, Any] = {}
+
+        def check() -> dict[str, Any] | None:
+            nonlocal last
+            obj = self.api.get(path)
+            last = obj
+            cond = self.condition(obj, type_)
+            if cond.get("status") == status and (reason is None or cond.get("reason") == reason) and \
+                    (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]:
+                return obj
+            return None
+
+        try:
+            return wait_for(check, timeout, f"{path} {type_}={status} {reason or ''}")
+        except TimeoutError as exc:
+            raise AssertionError(
+                f"{exc}\nlast status: {json.dumps(last.get('status'), indent=1)}\n"
+                f"{self.diagnostics(namespace)}") from None
+
+    def kafka(self, namespace: str, *args: str, timeout: float = 60) -> Any:
+        """Run tests/controlplane/kafka_client.py as a pod of `namespace` would."""
+        result = self.runner.run_in_cluster(namespace, [sys.executable, str(CLIENT), *args], timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(f"kafka_client {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory) -> Iterator[Harness]:
+    missing = missing_programs()
+    if missing:
+        pytest.skip(f"control plane not built ({', '.join(missing)} missing in {bin_dir()}): "
+                    "run tools/controlplane/build.sh")
+    if shutil.which("unshare") is None or shutil.which("openssl") is None:
+        pytest.skip("the pod runner needs unshare(1) and openssl(1)")
+    h = Harness(tmp_path_factory.mktemp("controlplane"))
+    try:
+        h.start()
+    except BaseException:
+        h.stop()
+        raise
+    yield h
+    h.stop()
+
+
+@pytest.fixture
+def namespace(harness: Harness) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    harness.api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": name}})
+    yield name
+    try:
+        harness.api.delete(f"/api/v1/namespaces/{name}")
+    except ApiError:
+        pass
+
+
+def kafka_cluster(name: str, namespace: str, replicas: int = 1, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "brook.dev/v1alpha1", "kind": "KafkaCluster",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas, **spec}}
+
+
+def topic(name: str, namespace: str, cluster: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "brook.dev/v1alpha1", "kind": "Topic",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"cluster": cluster, **spec}}
