@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from brook.operator.topic_plan import (
+    ConfigValue,
+    ObservedTopic,
+    TopicOutcome,
+    plan_topic,
+    topic_status,
+)
+from brook.operator.topic_spec import parse_topic
+
+
+def spec(**raw):
+    return parse_topic({"metadata": {"name": "orders", "namespace": "ns"},
+                        "spec": {"cluster": "c", **raw}}).spec
+
+
+def observed(partitions=3, rf=1, **configs):
+    values = {k.replace("_", "."): ConfigValue(v, "DYNAMIC_TOPIC_CONFIG") for k, v in configs.items()}
+    values.setdefault("cleanup.policy", ConfigValue("delete", "DEFAULT_CONFIG"))
+    return ObservedTopic("orders", partitions, rf, values)
+
+
+def test_create():
+    plan = plan_topic(spec(partitions=6, replicationFactor=3, minInSyncReplicas=2,
+                           config={"retention.ms": "1"}), None)
+    assert plan.create and plan.partitions == 6 and plan.replication_factor == 3
+    assert dict(plan.set_configs) == {"retention.ms": "1", "min.insync.replicas": "2"}
+    assert plan.add_partitions is None and plan.changes
+    assert plan.describe()[0] == "create with 6 partitions, replication factor 3"
+
+
+def test_in_sync_means_no_changes():
+    plan = plan_topic(spec(partitions=3, config={"retention.ms": "1"}), observed(retention_ms="1"))
+    assert not plan.changes and plan.refusals == ()
+
+
+def test_value_equal_to_default_counts_as_set():
+    plan = plan_topic(spec(partitions=3, config={"cleanup.policy": "delete"}), observed())
+    assert not plan.changes
+
+
+def test_grow_set_and_reset():
+    plan = plan_topic(spec(partitions=5, config={"retention.ms": "2"}),
+                      observed(retention_ms="1", segment_bytes="100"))
+    assert plan.add_partitions == 5
+    assert dict(plan.set_configs) == {"retention.ms": "2"}
+    assert plan.delete_configs == ("segment.bytes",)
+    assert plan.describe() == ["grow to 5 partitions", "set retention.ms=2", "reset segment.bytes"]
+
+
+def test_list_values_compare_without_spaces():
+    plan = plan_topic(spec(partitions=3, config={"cleanup.policy": "compact, delete"}),
+                      observed(cleanup_policy="compact,delete"))
+    assert not plan.changes
+
+
+def test_refusals():
+    plan = plan_topic(spec(partitions=2, replicationFactor=3, config={"retention.ms": "5"}), observed(partitions=4))
+    reasons = [r.reason for r in plan.refusals]
+    assert reasons == ["PartitionsDecreaseRefused", "ReplicationFactorChangeUnsupported"]
+    assert "4 partitions" in plan.refusals[0].message
+    assert dict(plan.set_configs) == {"retention.ms": "5"}  # the rest still applies
+    assert plan.add_partitions is None
+
+
+def test_status():
+    body = {"metadata": {"name": "orders", "generation": 4}, "status": {}}
+    s = spec(partitions=3)
+    ok = topic_status(body, s, TopicOutcome(observed=observed(), plan=plan_topic(s, observed())))
+    assert ok["observedGeneration"] == 4 and ok["partitions"] == 3 and ok["replicationFactor"] == 1
+    assert ok["conditions"][0]["reason"] == "TopicReady"
+    refused = topic_status(body, spec(partitions=2), TopicOutcome(
+        observed=observed(), plan=plan_topic(spec(partitions=2), observed())))
+    assert refused["conditions"][0]["status"] == "False"
+    assert refused["conditions"][0]["reason"] == "PartitionsDecreaseRefused"
+    paused = topic_status(body, s, TopicOutcome(paused=True, warnings=("w",)))
+    assert [c["type"] for c in paused["conditions"]] == ["Ready", "Warning", "ReconciliationPaused"]
