@@ -1,0 +1,26 @@
+"""Brook's metadata quorum: Raft, as a pure core plus the I/O that runs it.
+
+Pure (no I/O): `core.RaftCore` and the values it works with (entries, membership,
+messages, ready, voters, codec). With I/O: `file_store.FileStore` (the durable
+log), `transport` (gRPC) and `driver.QuorumNode` (asyncio), which the broker uses.
+"""
+
+from .core import RaftCore, Role
+from .entries import Entry, EntryKind, Snapshot
+from .errors import (
+    ConfigurationChangeInProgress,
+    InvalidConfigurationChange,
+    LearnerNotCaughtUp,
+    NotLeader,
+)
+from .membership import Configuration, Member
+from .options import RaftOptions
+from .ready import PersistentState, Ready
+from .voters import VoterEndpoint, configuration_from_voters, parse_quorum_voters
+
+__all__ = [
+    "Configuration", "ConfigurationChangeInProgress", "Entry", "EntryKind",
+    "InvalidConfigurationChange", "LearnerNotCaughtUp", "Member", "NotLeader",
+    "PersistentState", "RaftCore", "RaftOptions", "Ready", "Role", "Snapshot",
+    "VoterEndpoint", "configuration_from_voters", "parse_quorum_voters",
+]
