@@ -1,0 +1,1 @@
+"""Cluster metadata: log records, the image every broker holds, controller decisions."""
