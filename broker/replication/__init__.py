@@ -1,0 +1,1 @@
+"""Data replication: leader-side follower tracking, follower fetching, acks=all waits."""
