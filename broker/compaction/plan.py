@@ -51,6 +51,8 @@ def plan_cleaning(segments: list[SegmentInfo], state: CleanerState,
     """`segments` are all of the log's segments in order, the active one last."""
     if not settings.compact or len(segments) < 2:
         return None
+    if state.clean_offset > segments[-1].next_offset:
+        state = CleanerState()  # the log was truncated below what was cleaned: start over
     uncleanable = first_uncleanable_offset(segments, settings, now_ms)
     first_dirty = min(max(state.clean_offset, segments[0].base_offset), uncleanable)
     cleanable = [s for s in segments[:-1] if s.base_offset < uncleanable]

@@ -60,21 +60,25 @@ class FilterResult:
 def filter_batch(batch: bytes, header: rec.BatchHeader, offset_map: OffsetMap,
                  tombstone_expired: Callable[[int], bool],
                  keep_when_empty: bool) -> FilterResult:
-    """Keep each record that is the latest for its key (and not an expired tombstone)."""
+    """Keep each record that is the latest for its key (and not an expired tombstone).
+
+    Records without a key are dropped, as Kafka's cleaner does.
+    """
     if header.is_control:
         return FilterResult(batch, 0, 0, [])
     records = rec.decode_records(batch)
     kept = []
     tombstones = []
     for record in records:
-        if record.key is not None:
-            latest = offset_map.latest.get(record.key)
-            if latest is not None and record.offset < latest:
+        if record.key is None:
+            continue  # invalid in a compacted log (written before the topic was compacted)
+        latest = offset_map.latest.get(record.key)
+        if latest is not None and record.offset < latest:
+            continue
+        if record.value is None:
+            if tombstone_expired(record.offset):
                 continue
-            if record.value is None:
-                if tombstone_expired(record.offset):
-                    continue
-                tombstones.append(record.offset)
+            tombstones.append(record.offset)
         kept.append(record)
     if len(kept) == len(records):
         return FilterResult(batch, len(records), len(kept), tombstones)

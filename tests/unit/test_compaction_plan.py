@@ -30,6 +30,11 @@ def test_dirty_ratio_decides():
     assert plan_cleaning(segments, CleanerState(clean_offset=20), low, NOW).first_dirty == 20
 
 
+def test_a_truncated_log_is_cleaned_from_the_start_again():
+    segments = [seg(0, 10), seg(10, 20), seg(20, 21)]
+    assert plan_cleaning(segments, CleanerState(clean_offset=500), COMPACT, NOW).first_dirty == 0
+
+
 def test_active_segment_and_min_compaction_lag_are_never_cleaned():
     segments = [seg(0, 10, max_ts=NOW - 5000), seg(10, 20, max_ts=NOW - 10), seg(20, 21)]
     lagged = CompactionSettings(compact=True, min_cleanable_ratio=0.1, min_compaction_lag_ms=1000)
@@ -103,6 +108,12 @@ def test_filter_keeps_latest_per_key_and_offsets():
     assert [r.key for r in rec.decode_records(gone.data)] == [b"a"]
     # Batches parse and pass their CRC after the rewrite.
     assert len(list(rec.scan_valid_batches(result.data))) == 1
+
+
+def test_keyless_records_are_dropped():
+    data = batch(0, [(None, b"no key"), (b"k", b"v")])
+    result = filter_batch(data, rec.read_header(data), OffsetMap(10**6), lambda o: False, False)
+    assert [(r.offset, r.key) for r in rec.decode_records(result.data)] == [(1, b"k")]
 
 
 def test_empty_batch_dropped_unless_last_of_a_producer():
