@@ -32,7 +32,7 @@ from ..storage import segment_swap
 from ..storage.checkpoint import write_atomically
 from ..storage.segment import LogSegment
 from ..topic_config import effective_configs
-from .plan import CleanPlan, SegmentInfo, group_segments, plan_cleaning
+from .plan import CleanPlan, SegmentInfo, group_segments, plan_cleaning, usable_state
 from .rewrite import OffsetMap, add_batch_to_map, filter_batch
 from .settings import CompactionSettings
 from .state import STATE_FILE, CleanerState
@@ -249,7 +249,9 @@ class LogCleaner:
         state = self.load_state(directory)
         now = int(time.time() * 1000) if now_ms is None else now_ms
         segments = segment_swap.segments_of(partition_log)
-        plan = plan_cleaning([segment_info(s) for s in segments], state, settings, now)
+        infos = [segment_info(s) for s in segments]
+        state = usable_state(infos, state)
+        plan = plan_cleaning(infos, state, settings, now)
         if plan is None:
             return CleanResult(False)
         log.info("cleaning %s (%s, dirty ratio %.2f, offsets %d..%d)", directory.name,

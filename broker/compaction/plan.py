@@ -46,13 +46,19 @@ def first_uncleanable_offset(segments: list[SegmentInfo], settings: CompactionSe
     return limit
 
 
+def usable_state(segments: list[SegmentInfo], state: CleanerState) -> CleanerState:
+    """The stored state, or a fresh one if the log was truncated below what was cleaned."""
+    if segments and state.clean_offset > segments[-1].next_offset:
+        return CleanerState()
+    return state
+
+
 def plan_cleaning(segments: list[SegmentInfo], state: CleanerState,
                   settings: CompactionSettings, now_ms: int) -> CleanPlan | None:
     """`segments` are all of the log's segments in order, the active one last."""
     if not settings.compact or len(segments) < 2:
         return None
-    if state.clean_offset > segments[-1].next_offset:
-        state = CleanerState()  # the log was truncated below what was cleaned: start over
+    state = usable_state(segments, state)
     uncleanable = first_uncleanable_offset(segments, settings, now_ms)
     first_dirty = min(max(state.clean_offset, segments[0].base_offset), uncleanable)
     cleanable = [s for s in segments[:-1] if s.base_offset < uncleanable]
