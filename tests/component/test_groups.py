@@ -135,16 +135,20 @@ class Subprocess:
 
 
 def test_partitions_split_grow_idle_and_move_after_session_timeout(group_broker, topic_name):
-    """2 members -> 2 each; 4 -> 1 each; a 5th idles; a killed member's partition moves."""
+    """2 members -> 2 each; 4 -> 1 each; a 5th idles; a killed member's partition moves.
+
+    The range assignor orders members by member id, which starts with the client id:
+    client ids make the newest member the idle one and the victim an owner.
+    """
     bootstrap = group_broker.bootstrap
     create_topic(bootstrap, topic_name, 4)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    members = [member(bootstrap, group, topic_name) for _ in range(2)]
+    members = [member(bootstrap, group, topic_name, **{"client.id": f"a{i}"}) for i in range(2)]
     victim = None
     try:
         settle(members, split_evenly([2, 2], 4))
-        members.append(member(bootstrap, group, topic_name))
-        conf = {"bootstrap.servers": bootstrap, "group.id": group,
+        members.append(member(bootstrap, group, topic_name, **{"client.id": "a2"}))
+        conf = {"bootstrap.servers": bootstrap, "group.id": group, "client.id": "m-victim",
                 "partition.assignment.strategy": "range", "enable.auto.commit": False,
                 **FAST_MEMBER}
         victim = Subprocess(VICTIM, json.dumps(conf), topic_name)
@@ -156,7 +160,7 @@ def test_partitions_split_grow_idle_and_move_after_session_timeout(group_broker,
             return check
 
         settle(members, with_victim([1, 1, 1, 1]))
-        idle = member(bootstrap, group, topic_name)
+        idle = member(bootstrap, group, topic_name, **{"client.id": "z-idle"})
         members.append(idle)
         settle(members, lambda cur: with_victim([1, 1, 1, 1, 0])(cur) and cur[-1] == set())
         victim.kill()  # no LeaveGroup: the broker notices when its session times out
