@@ -37,5 +37,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.level = logging.WARNING  # per-handler success logs would flood Events
     settings.posting.reporting_component = FIELD_MANAGER
     settings.posting.event_name_prefix = "brook-"
+    # No cluster-wide scanning of CRDs and namespaces: it needs list/watch on both at
+    # cluster scope, which a namespaced install (Roles only) must not have. The
+    # resources are discovered once at start-up, so install the CRDs before the
+    # operator (the chart does; `helm upgrade` restarts it when they change).
+    settings.scanning.disabled = True
     # One operator replica (the chart's Deployment uses Recreate); no peering objects.
     settings.peering.standalone = True

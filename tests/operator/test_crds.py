@@ -158,12 +158,11 @@ def test_topic_fields_and_rules(topic_crd):
 
 
 def test_helm_chart_carries_identical_crds():
-    chart_crds = ROOT / "helm" / "brook" / "crds"
-    if not chart_crds.exists():
-        pytest.skip("helm/brook/crds not present")
+    chart_crds = ROOT / "helm" / "brook" / "files" / "crds"
     for path in CRD_DIR.glob("*.yaml"):
         copy = chart_crds / path.name
-        assert copy.exists(), f"{copy} missing: copy crds/ into the chart (tools/controlplane/sync-chart-crds.sh)"
+        assert copy.exists(), f"{copy} missing: run helm/sync-crds.sh"
         assert yaml.safe_load(copy.read_text()) == yaml.safe_load(path.read_text()), (
-            f"{copy} differs from {path}: crds/ is the source of truth, copy it again"
+            f"{copy} differs from {path}: crds/ is the source of truth, run helm/sync-crds.sh"
         )
+    assert sorted(p.name for p in chart_crds.glob("*.yaml")) == sorted(p.name for p in CRD_DIR.glob("*.yaml"))

@@ -20,10 +20,16 @@ import sys
 from pathlib import Path
 
 
-def run(*argv: str) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True)
+def run(*argv: str, fds: tuple[int, ...] = ()) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, pass_fds=fds)
     if result.returncode != 0:
         raise SystemExit(f"pod_exec: {' '.join(argv)}: {result.stderr.strip()}")
+
+
+def bind(fd: int, target: Path) -> None:
+    """Bind-mount what `fd` (an O_PATH handle) points at: it stays reachable even
+    after an earlier mount hid its path (e.g. an emptyDir mounted over /tmp)."""
+    run("mount", "--bind", f"/proc/self/fd/{fd}", str(target), fds=(fd,))
 
 
 def ensure_mountpoint(target: Path, scratch: Path, overlaid: set[Path]) -> None:
@@ -48,17 +54,22 @@ def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     scratch = Path(spec["scratch"])
     overlaid: set[Path] = set()
+    # Open every source first: a mount may hide the directory the others live in.
+    mounts = sorted(spec.get("mounts", []), key=lambda m: len(Path(m["target"]).parts))
+    handles = [os.open(m["source"], os.O_PATH) for m in mounts]
+    is_dir = [os.path.isdir(m["source"]) for m in mounts]
+    scratch.mkdir(parents=True, exist_ok=True)
     if spec.get("hosts"):
-        run("mount", "--bind", spec["hosts"], "/etc/hosts")
-    for mount in spec.get("mounts", []):
-        source, target = Path(mount["source"]), Path(mount["target"])
-        if source.is_dir():
+        bind(os.open(spec["hosts"], os.O_PATH), Path("/etc/hosts"))
+    for mount, fd, directory in zip(mounts, handles, is_dir, strict=True):
+        target = Path(mount["target"])
+        if directory:
             ensure_mountpoint(target, scratch, overlaid)
         else:
             ensure_mountpoint(target.parent, scratch, overlaid)
             if not target.exists():
                 target.touch()
-        run("mount", "--bind", str(source), str(target))
+        bind(fd, target)
         if mount.get("readOnly"):
             run("mount", "-o", "remount,bind,ro", str(target))
     if spec.get("readOnlyRoot"):

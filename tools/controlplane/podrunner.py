@@ -198,6 +198,7 @@ class PodRunner:
         self.errors: list[str] = []
         self._hosts_written: dict[str, str] = {}
         self._pending_reasons: dict[str, str] = {}
+        self._dns_namespaces: set[str | None] = set()
         self.pod_exec = HERE / "pod_exec.py"
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -337,6 +338,7 @@ class PodRunner:
     # -- DNS --------------------------------------------------------------------------------
     def hosts_file(self, namespace: str | None) -> Path:
         path = self.workdir / "dns" / (f"hosts-{namespace}" if namespace else "hosts")
+        self._dns_namespaces.add(namespace)
         if not path.exists():
             path.write_text("127.0.0.1 localhost\n")
         return path
@@ -381,7 +383,7 @@ class PodRunner:
                             f"{hostname}.{name}", f"{hostname}.{name}.{ns}", f"{hostname}.{name}.{ns}.svc"]))
             for ip in sorted(set(ips)):
                 records.append((fqdn, ip, ns, shorts))
-        namespaces = {svc["metadata"]["namespace"] for svc in services} | {None}
+        namespaces = {svc["metadata"]["namespace"] for svc in services} | {None} | self._dns_namespaces
         for ns in namespaces:
             lines = ["127.0.0.1 localhost"]
             for fqdn, ip, rec_ns, shorts in records:

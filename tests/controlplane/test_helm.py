@@ -1,0 +1,141 @@
+"""The Helm chart: lint, template, schema, and an install against the real API
+server whose operator pod (run by the pod runner with the chart's ServiceAccount
+token and RBAC) reconciles a cluster and a topic."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+
+import pytest
+import yaml
+from controlplane import bin_dir
+from kubeapi import wait_for
+
+from .conftest import ROOT, kafka_cluster, topic
+
+pytestmark = pytest.mark.timeout(240)
+CHART = ROOT / "helm" / "brook"
+
+
+def helm(*args: str, kubeconfig: str | None = None, check: bool = True, tmp=None) -> subprocess.CompletedProcess:
+    exe = bin_dir() / "helm"
+    if not exe.exists():
+        pytest.skip(f"helm not built in {bin_dir()}: run tools/controlplane/build.sh")
+    env = {**os.environ}
+    base = str(tmp or "/tmp")
+    env.update({"HELM_CACHE_HOME": f"{base}/helm/cache", "HELM_CONFIG_HOME": f"{base}/helm/config",
+                "HELM_DATA_HOME": f"{base}/helm/data"})
+    if kubeconfig:
+        env["KUBECONFIG"] = kubeconfig
+    result = subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def render(tmp_path, *sets: str) -> list[dict]:
+    args = ["template", "r", str(CHART), "--namespace", "brook-system"]
+    for s in sets:
+        args += ["--set", s]
+    return [d for d in yaml.safe_load_all(helm(*args, tmp=tmp_path).stdout) if d]
+
+
+def test_lint_and_template(tmp_path):
+    out = helm("lint", "--strict", str(CHART), tmp=tmp_path).stdout
+    assert "0 chart(s) failed" in out
+    helm("lint", "--strict", str(CHART), "--set", "operator.watchNamespaces={a,b}",
+         "--set", "metrics.serviceMonitor.enabled=true", tmp=tmp_path)
+    docs = render(tmp_path)
+    kinds = sorted((d["kind"], d["metadata"]["name"]) for d in docs)
+    assert kinds == [("ClusterRole", "r-brook"), ("ClusterRoleBinding", "r-brook"),
+                     ("CustomResourceDefinition", "kafkaclusters.brook.dev"),
+                     ("CustomResourceDefinition", "topics.brook.dev"),
+                     ("Deployment", "r-brook"), ("ServiceAccount", "r-brook")]
+    for crd in (d for d in docs if d["kind"] == "CustomResourceDefinition"):
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        source = yaml.safe_load((ROOT / "crds" / f"brook.dev_{crd['spec']['names']['plural']}.yaml").read_text())
+        assert crd["spec"] == source["spec"]
+    (deploy,) = [d for d in docs if d["kind"] == "Deployment"]
+    pod = deploy["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["command"] == ["brook"] and c["args"][0] == "operator"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert deploy["spec"]["strategy"]["type"] == "Recreate"
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+    assert "delete" not in verbs and "*" not in verbs
+    assert all("*" not in rule["resources"] for rule in role["rules"])
+    assert not any("secrets" in rule["resources"] for rule in role["rules"])
+
+    namespaced = render(tmp_path, "operator.watchNamespaces={a,b}", "crds.install=false",
+                        "metrics.serviceMonitor.enabled=true")
+    kinds = sorted((d["kind"], d["metadata"].get("namespace")) for d in namespaced)
+    assert ("Role", "a") in kinds and ("RoleBinding", "b") in kinds and ("ServiceMonitor", "brook-system") in kinds
+    assert not any(k == "ClusterRole" or k == "CustomResourceDefinition" for k, _ in kinds)
+
+
+@pytest.mark.parametrize("value,message", [
+    ("unknown=1", "additional properties 'unknown' not allowed"),
+    ("operator.typo=1", "additional properties 'typo' not allowed"),
+    ("image.pullPolicy=Sometimes", "value must be one of"),
+    ("operator.logLevel=loud", "value must be one of"),
+])
+def test_schema_rejects(tmp_path, value, message):
+    result = helm("template", "r", str(CHART), "--set", value, check=False, tmp=tmp_path)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_rendered_chart_applies_to_the_api_server(harness, tmp_path):
+    rendered = helm("template", "r", str(CHART), "--namespace", "default", tmp=tmp_path).stdout
+    result = harness.kubectl("apply", "--server-side", "--dry-run=server", "--force-conflicts",
+                             "--field-manager=brook-helm-test", "-f", "-", input=rendered)
+    for kind in ("customresourcedefinition.apiextensions.k8s.io/kafkaclusters.brook.dev",
+                 "clusterrole.rbac.authorization.k8s.io/r-brook", "deployment.apps/r-brook"):
+        assert kind in result.stdout, result.stdout
+
+
+@pytest.fixture
+def session_operator_paused(harness):
+    """Only one operator may reconcile a namespace: stop the session's while the chart's runs."""
+    harness.stop_operator()
+    yield
+    harness.start_operator()
+
+
+def test_helm_install_runs_the_operator_with_its_rbac(harness, namespace, tmp_path, session_operator_paused):
+    api = harness.api
+    release_ns = f"brook-{uuid.uuid4().hex[:6]}"
+    api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": release_ns}})
+    kubeconfig = harness.cp.kubeconfig
+    try:
+        try:
+            helm("install", "brook", str(CHART), "--namespace", release_ns, "--wait", "--timeout", "90s",
+                 "--set", "crds.install=false",  # the session installed them: see the test above
+                 "--set", f"operator.watchNamespaces={{{namespace}}}",
+                 "--set", "operator.resyncSeconds=2",
+                 kubeconfig=kubeconfig, tmp=tmp_path)
+        except AssertionError as exc:
+            events = [f"{e['involvedObject']['name']}: {e.get('reason')} {e.get('message')}"
+                      for e in api.items(f"/api/v1/namespaces/{release_ns}/events")]
+            raise AssertionError(f"{exc}\n{harness.diagnostics(release_ns)}\n" + "\n".join(events)) from None
+        pods = api.items(f"/api/v1/namespaces/{release_ns}/pods")
+        assert len(pods) == 1 and pods[0]["spec"]["serviceAccountName"] == "brook"
+        harness.create(kafka_cluster("events", namespace, replicas=1))
+        harness.create(topic("orders", namespace, "events", partitions=2))
+        harness.wait_condition(harness.custom(namespace, "kafkaclusters", "events"), "True",
+                               timeout=90, namespace=namespace)
+        harness.wait_condition(harness.custom(namespace, "topics", "orders"), "True",
+                               timeout=60, namespace=namespace)
+        # It ran in-cluster: its writes were made by its ServiceAccount.
+        cm = api.get(f"/api/v1/namespaces/{namespace}/configmaps/events-config")
+        assert any(m["manager"] == "brook-operator" for m in cm["metadata"]["managedFields"])
+        log = harness.runner.pod_log(release_ns, pods[0]["metadata"]["name"], lines=200)
+        assert "Forbidden" not in log and "403" not in log, log
+        helm("uninstall", "brook", "--namespace", release_ns, "--wait", kubeconfig=kubeconfig, tmp=tmp_path)
+        wait_for(lambda: not api.items(f"/api/v1/namespaces/{release_ns}/pods"), 60, "operator pod gone")
+    finally:
+        api.delete(f"/api/v1/namespaces/{release_ns}")
