@@ -6,11 +6,15 @@ Pure. Built by applying metadata records in log order; `apply` reports what chan
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from . import records as r
 
 TOPIC_RESOURCE = 2
+
+
+def vars_of(value) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(value).items()}
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,44 @@ class MetadataImage:
 
     def topic_configs(self, name: str) -> dict[str, str]:
         return dict(self.configs.get(name, {}))
+
+    # -- snapshots: the whole image as JSON-friendly data ----------------------------------
+    def to_snapshot(self) -> dict:
+        return {
+            "offset": self.offset,
+            "next_producer_id": self.next_producer_id,
+            "brokers": [vars_of(b) for b in self.brokers.values()],
+            "topics": [{"name": t.name, "topic_id": t.topic_id, "internal": t.internal,
+                        "partitions": {str(i): vars_of(p) for i, p in t.partitions.items()}}
+                       for t in self.topics.values()],
+            "configs": self.configs,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict) -> MetadataImage:
+        image = cls()
+        image.offset = data["offset"]
+        image.next_producer_id = data["next_producer_id"]
+        for b in data["brokers"]:
+            image.brokers[b["broker_id"]] = BrokerInfo(**b)
+        for t in data["topics"]:
+            topic = TopicImage(t["name"], t["topic_id"], t["internal"])
+            for index, p in t["partitions"].items():
+                topic.partitions[int(index)] = PartitionState(
+                    **{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
+            image.topics[topic.name] = topic
+            image.topic_names[topic.topic_id] = topic.name
+        image.configs = {name: dict(c) for name, c in data["configs"].items()}
+        return image
+
+    def everything(self) -> Delta:
+        """A delta naming every topic, partition and broker (after a snapshot restore)."""
+        return Delta(
+            created_topics=set(self.topics),
+            changed_partitions={(t.name, i) for t in self.topics.values() for i in t.partitions},
+            changed_configs=set(self.configs),
+            changed_brokers=set(self.brokers),
+        )
 
     # -- applying records -----------------------------------------------------------------
     def apply(self, record, offset: int) -> Delta:

@@ -113,16 +113,16 @@ RECORD_TYPES = {cls.__name__: cls for cls in (
 )}
 
 
-def encode(record) -> bytes:
+def to_dict(record) -> dict:
     data = {"type": type(record).__name__}
     for f in dataclasses.fields(record):
         value = getattr(record, f.name)
         data[f.name] = list(value) if isinstance(value, tuple) else value
-    return json.dumps(data, separators=(",", ":")).encode()
+    return data
 
 
-def decode(raw: bytes):
-    data = json.loads(raw)
+def from_dict(data: dict):
+    data = dict(data)
     cls = RECORD_TYPES[data.pop("type")]
     kwargs = {}
     for f in dataclasses.fields(cls):
@@ -130,6 +130,23 @@ def decode(raw: bytes):
             value = data[f.name]
             kwargs[f.name] = tuple(value) if isinstance(value, list) else value
     return cls(**kwargs)
+
+
+def encode(record) -> bytes:
+    return json.dumps(to_dict(record), separators=(",", ":")).encode()
+
+
+def decode(raw: bytes):
+    return from_dict(json.loads(raw))
+
+
+def encode_batch(records) -> bytes:
+    """Several records that must take effect together: one quorum entry."""
+    return json.dumps([to_dict(rec) for rec in records], separators=(",", ":")).encode()
+
+
+def decode_batch(raw: bytes) -> list:
+    return [from_dict(item) for item in json.loads(raw)]
 
 
 def new_topic_id() -> str:

@@ -140,3 +140,22 @@ def test_preferred_leader_election():
     assert image.partition("t", 0).leader == 0
     assert preferred_leader_change("tid", 0, image.partition("t", 0), image.is_live)[0] == \
         ErrorCode.election_not_needed
+
+
+def test_image_snapshot_round_trip_and_state_machine():
+    from brook.broker.metadata.state_machine import MetadataStateMachine
+    from brook.broker.raft.entries import Entry, EntryKind
+
+    seen = []
+    machine = MetadataStateMachine(seen.append)
+    batch = r.encode_batch([r.TopicRecord("t", "tid"),
+                            r.PartitionRecord("tid", 0, (0, 1), (0, 1), 0),
+                            r.ConfigRecord(2, "t", "retention.ms", "5")])
+    machine.apply(Entry(term=1, index=7, kind=EntryKind.COMMAND, data=batch))
+    assert seen[-1].created_topics == {"t"} and seen[-1].changed_partitions == {("t", 0)}
+    assert machine.image.offset == 7
+    copy = MetadataStateMachine(seen.append)
+    copy.restore(machine.snapshot())
+    assert copy.image.partition("t", 0) == machine.image.partition("t", 0)
+    assert copy.image.topic_configs("t") == {"retention.ms": "5"}
+    assert seen[-1].changed_partitions == {("t", 0)}

@@ -1,0 +1,1 @@
+"""The active controller: metadata changes decided against the image, and its RPC."""

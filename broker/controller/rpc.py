@@ -1,0 +1,102 @@
+"""Reaching the active controller from any broker, over gRPC on the controller port.
+
+One unary method carries `{"op": ..., "request": {...}}` as JSON and answers with
+the operation's result, or with `{"not_controller": leader_id}` so the caller can go
+to the leader. JSON because both ends are Brook, requests are small, and the payload
+is readable in a packet capture; registered through grpc's generic handlers like the
+quorum service, so no generated code needs keeping fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+
+import grpc
+
+from .service import Controller, NotController
+
+log = logging.getLogger("brook.controller.rpc")
+
+SERVICE = "brook.controller.v1.Controller"
+METHOD = f"/{SERVICE}/Call"
+
+
+class ControllerUnavailable(RuntimeError):
+    """No active controller answered in time; the message says what was tried."""
+
+
+def _dumps(value) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def controller_service(controller: Controller) -> grpc.GenericRpcHandler:
+    async def call(request: dict, context: grpc.aio.ServicerContext) -> dict:
+        try:
+            return {"result": await controller.call(request["op"], request["request"])}
+        except NotController as exc:
+            return {"not_controller": exc.leader_id}
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        call, request_deserializer=json.loads, response_serializer=_dumps)
+    return grpc.method_handlers_generic_handler(SERVICE, {"Call": handler})
+
+
+class ControllerChannel:
+    """Calls the active controller: in-process when this node leads, else over gRPC."""
+
+    def __init__(self, controller: Controller, is_leader: Callable[[], bool],
+                 leader_id: Callable[[], int | None],
+                 address_of: Callable[[int], str | None]) -> None:
+        self.controller = controller
+        self._is_leader = is_leader
+        self._leader_id = leader_id
+        self._address_of = address_of
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    async def call(self, op: str, request: dict, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        hint: int | None = None
+        last = "no leader known"
+        delay = 0.05
+        while True:
+            target = hint if hint is not None else self._leader_id()
+            try:
+                if self._is_leader():
+                    return await self.controller.call(op, request)
+                if target is not None:
+                    address = self._address_of(target)
+                    if address:
+                        answer = await self._remote(address, op, request,
+                                                    max(0.1, deadline - time.monotonic()))
+                        if "result" in answer:
+                            return answer["result"]
+                        hint = answer.get("not_controller")
+                        last = f"node {target} is not the controller (it names {hint})"
+                    else:
+                        last = f"no address for node {target}"
+                        hint = None
+            except NotController as exc:
+                hint, last = exc.leader_id, str(exc)
+            except grpc.aio.AioRpcError as exc:
+                hint, last = None, f"{target}: {exc.code().name} {exc.details()}"
+            if time.monotonic() + delay > deadline:
+                raise ControllerUnavailable(f"controller operation {op} failed: {last}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _remote(self, address: str, op: str, request: dict, timeout: float) -> dict:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = grpc.aio.insecure_channel(address)
+        stub = channel.unary_unary(METHOD, request_serializer=_dumps,
+                                   response_deserializer=json.loads)
+        return await stub({"op": op, "request": request}, timeout=timeout)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
