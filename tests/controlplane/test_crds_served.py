@@ -76,3 +76,11 @@ def test_transition_rules(harness, namespace):
         assert result.returncode != 0 and message in result.stderr, result.stderr
     harness.kubectl("-n", namespace, "patch", "topics.brook.dev", "grow", "--type=merge",
                     "-p", '{"spec": {"partitions": 6}}')
+
+
+def test_examples_are_accepted_by_the_api_server(harness, namespace):
+    from .conftest import ROOT
+
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        result = harness.kubectl("-n", namespace, "apply", "--dry-run=server", "-f", str(path))
+        assert "(server dry run)" in result.stdout, result.stdout
