@@ -8,15 +8,17 @@ its own PID.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import REPO_ROOT  # noqa: F401  (puts the checkout on sys.path)
+from bench import REPO_ROOT
 from tests.support.broker_process import BrokerProcess
 from tools import paths
 from tools.reference_kafka import ReferenceKafka
@@ -127,11 +129,44 @@ class _TimedKafka(ReferenceKafka):
         super()._spawn(node)
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+# Which Brook runs: None = the working tree (editable install), else a git revision whose
+# broker/ is extracted (git archive) into a private directory put first on PYTHONPATH.
+_BROOK_REF: str | None = None
+_SNAPSHOT: Path | None = None
+
+
+def use_brook_ref(ref: str | None) -> None:
+    """Run Brook from a git revision ("HEAD", a sha, a branch) instead of the working tree,
+    so a benchmark is reproducible while broker/ is being edited."""
+    global _BROOK_REF, _SNAPSHOT
+    _BROOK_REF = ref
+    if ref is None:
+        _SNAPSHOT = None
+        return
+    sha = _git("rev-parse", "--verify", f"{ref}^{{commit}}")
+    root = Path(tempfile.mkdtemp(prefix=f"brook-src-{sha[:10]}-"))
+    (root / "brook").mkdir()
+    (root / "brook" / "__init__.py").write_text("")
+    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", sha, "broker"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(root / "brook")], input=archive, check=True)
+    _SNAPSHOT = root
+    atexit.register(shutil.rmtree, root, True)
+
+
 def brook_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
     try:
-        return f"brook {version('brook')}"
-    except PackageNotFoundError:
+        if _BROOK_REF is not None:
+            return f"brook @ {_git('rev-parse', '--short=10', _BROOK_REF)} ({_BROOK_REF})"
+        dirty = _git("status", "--porcelain", "--", "broker")
+        return f"brook working tree @ {_git('rev-parse', '--short=10', 'HEAD')}" + (
+            " + uncommitted broker/ changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
         return "brook (checkout)"
 
 
@@ -142,12 +177,21 @@ def start_brook(*, extra: dict[str, str] | None = None, log_level: str = "WARNIN
     proc = _QuietBrook(root / "data", {**PARITY_CONFIG, **(extra or {})}, log_level=log_level)
     if on_spawn is not None:
         on_spawn(proc.bootstrap)
+    saved = os.environ.get("PYTHONPATH")
+    if _SNAPSHOT is not None:  # BrokerProcess passes os.environ on to the broker
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_SNAPSHOT), saved]))
     spawned = time.monotonic()
     try:
         proc.start(timeout=timeout)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
+    finally:
+        if _SNAPSHOT is not None:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
     return Broker("brook", proc.bootstrap, proc.proc.pid, brook_version(), spawned,
                   time.monotonic(), _stop=proc.stop, _data_root=root / "data", _cleanup=root)
 

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from bench import REPO_ROOT, RESULTS_DIR
-from bench.brokers import PARITY_CONFIG, brook_version, machine_note, start
+from bench.brokers import PARITY_CONFIG, brook_version, machine_note, start, use_brook_ref
 from bench.compat import report
 from bench.compat.choices import CHOICES
 from bench.compat.extras import get_extras
@@ -35,10 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated scenario prefixes, e.g. groups,errors")
     ap.add_argument("--output", default=str(DOC), help="markdown report path")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write the report")
+    ap.add_argument("--brook-ref", default=None, metavar="GIT_REV",
+                    help="run Brook from this git revision (e.g. HEAD) instead of the working tree")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a bug-difference is found")
     ap.add_argument("--from-json", help="re-render a previous run's observations (no brokers)")
     args = ap.parse_args(argv)
 
+    use_brook_ref(args.brook_ref)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     only = {o.strip() for o in args.only.split(",") if o.strip()} or None
     t0 = time.monotonic()
