@@ -13,6 +13,7 @@ from kio.schema.errors import ErrorCode
 from . import records
 from .durable_file import read_json, write_json
 from .producer_state import BatchMetadata, ProducerStateTable, last_seq_of
+from .storage.leader_epochs import LeaderEpochCache
 from .storage.log import PartitionLog
 from .storage.log_config import LogConfig
 
@@ -29,6 +30,7 @@ class AppendOutcome:
     record_errors: tuple[tuple[int, str], ...] = ()
     records_appended: int = 0
     bytes_appended: int = 0
+    last_offset: int = -1
 
 
 class Partition:
@@ -39,18 +41,94 @@ class Partition:
         self.log = log
         self.config = config
         self.min_insync_replicas = min_insync_replicas
-        self.leader_epoch = 0
+        self.leader_epoch = -1
+        self.partition_epoch = -1
+        self.leader_id = -1
+        self.replicas: tuple[int, ...] = ()
+        self.isr: tuple[int, ...] = ()
+        self.is_leader = False
+        self.leader_state = None  # replication.leader_state.LeaderState while leading
+        self.follower_high_watermark = 0
+        self.epochs = LeaderEpochCache(Path(log.directory))
+        if not self.epochs.entries and log.log_end_offset > log.log_start_offset:
+            self._rebuild_epochs()
         self._waiters: set[asyncio.Future] = set()
         self.producers = self._load_producer_state()
+
+    def _rebuild_epochs(self) -> None:
+        for header in self.log.iter_batch_headers(self.log.log_start_offset):
+            self.epochs.assign(header.partition_leader_epoch, header.base_offset)
+
+    # -- roles ----------------------------------------------------------------------------
+    def update_assignment(self, state, node_id: int) -> None:
+        """Take the partition's replicas, ISR, leader and epochs from the metadata."""
+        self.replicas, self.isr = tuple(state.replicas), tuple(state.isr)
+        self.leader_id, self.leader_epoch = state.leader, state.leader_epoch
+        self.partition_epoch = state.partition_epoch
+        self.is_leader = state.leader == node_id
 
     # -- offsets ------------------------------------------------------------------------
     @property
     def high_watermark(self) -> int:
-        return self.log.log_end_offset  # single node: every append is fully replicated
+        if self.leader_state is not None:
+            return self.leader_state.high_watermark
+        return min(self.follower_high_watermark, self.log.log_end_offset)
 
     @property
     def last_stable_offset(self) -> int:
         return self.high_watermark  # no transactions yet, so nothing is pending
+
+    def advance_high_watermark(self) -> None:
+        if self.leader_state is not None and \
+                self.leader_state.advance_high_watermark(self.log.log_end_offset):
+            self.wake_waiters()
+
+    def set_follower_high_watermark(self, leader_hw: int) -> None:
+        new = min(leader_hw, self.log.log_end_offset)
+        if new > self.follower_high_watermark:
+            self.follower_high_watermark = new
+            self.wake_waiters()
+
+    async def wait_for_high_watermark(self, offset: int, timeout_s: float) -> bool:
+        """True once the high watermark passes `offset` while still leader at this epoch."""
+        epoch = self.leader_epoch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.high_watermark <= offset:
+            if not self.is_leader or self.leader_epoch != epoch:
+                return False
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            waiter = self.new_waiter()
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                return self.high_watermark > offset
+        return True
+
+    # -- follower appends -------------------------------------------------------------------
+    def append_as_follower(self, data: bytes, headers) -> None:
+        self.log.append_as_follower(bytearray(data), headers)
+        for header in headers:
+            self.epochs.assign(header.partition_leader_epoch, header.base_offset)
+            if header.producer_id >= 0:
+                self.producers.record(header.producer_id, header.producer_epoch, BatchMetadata(
+                    header.base_sequence, _last_seq(header), header.base_offset,
+                    header.last_offset, header.max_timestamp))
+        self.wake_waiters()
+
+    def truncate_to(self, offset: int) -> None:
+        self.log.truncate_to(offset)
+        self.epochs.truncate_from_end(self.log.log_end_offset)
+        self.producers.truncate_after(self.log.log_end_offset)
+        self.follower_high_watermark = min(self.follower_high_watermark, self.log.log_end_offset)
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        self.log.truncate_fully_and_start_at(offset)
+        self.epochs.clear_and_flush()
+        self.producers = ProducerStateTable()
+        self.follower_high_watermark = offset
 
     # -- produce ------------------------------------------------------------------------
     def append(self, data: bytes, now_ms: int | None = None) -> AppendOutcome:
@@ -82,9 +160,11 @@ class Partition:
             self.producers.record(first.producer_id, first.producer_epoch, BatchMetadata(
                 first.base_sequence, last_seq_of(first.base_sequence, first.records_count),
                 result.base_offset, result.last_offset, now_ms))
-        self._wake_waiters()
+        self.advance_high_watermark()
+        self.wake_waiters()
         return AppendOutcome(
             base_offset=result.base_offset,
+            last_offset=result.last_offset,
             log_append_time_ms=result.log_append_time_ms,
             log_start_offset=result.log_start_offset,
             records_appended=sum(h.records_count for h in headers),
@@ -134,10 +214,16 @@ class Partition:
         future.add_done_callback(self._waiters.discard)
         return future
 
-    def _wake_waiters(self) -> None:
+    def wake_waiters(self) -> None:
         for future in list(self._waiters):
             if not future.done():
                 future.set_result(None)
+
+    def close_waiters(self) -> None:
+        """The partition is going away here: wake everything parked on it."""
+        self.is_leader = False
+        self.leader_state = None
+        self.wake_waiters()
 
     # -- producer state persistence -------------------------------------------------------
     def _snapshot_path(self) -> Path:
@@ -154,13 +240,19 @@ class Partition:
         for header in self.log.iter_batch_headers(start):
             if header.producer_id >= 0 and not header.is_control:
                 table.record(header.producer_id, header.producer_epoch, BatchMetadata(
-                    header.base_sequence, last_seq_of(header.base_sequence, header.records_count),
+                    header.base_sequence, _last_seq(header),
                     header.base_offset, header.last_offset, header.max_timestamp))
         return table
 
     def save_producer_state(self) -> None:
         write_json(self._snapshot_path(), {"offset": self.log.log_end_offset,
                                            "producers": self.producers.to_snapshot()})
+
+
+def _last_seq(header) -> int:
+    """The batch's last sequence from its offset span, which compaction never shrinks
+    (records_count does)."""
+    return last_seq_of(header.base_sequence, header.last_offset_delta + 1)
 
 
 def _batch_positions(headers):

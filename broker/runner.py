@@ -29,6 +29,12 @@ async def run_broker(config: BrokerConfig, ready: asyncio.Event | None = None,
     metrics_server = None
     try:
         try:
+            # Serve clients only once this broker has joined the cluster: its metadata is
+            # then current, so the first Metadata response is already true.
+            await broker.start()
+        except StartupError as exc:
+            raise StartupFailure(str(exc)) from exc
+        try:
             await server.start()
         except OSError as exc:
             listener = config.client_listener

@@ -122,6 +122,7 @@ class GroupCoordinator:
         self._sequence = itertools.count()
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
+        self._creating: asyncio.Future | None = None
         self.load()
 
     # ------------------------------------------------------------------ the internal topic
@@ -133,20 +134,40 @@ class GroupCoordinator:
         return config_int(self.broker.config, "offsets.topic.num.partitions")
 
     def ensure_offsets_topic(self) -> bool:
-        """Create `__consumer_offsets` on first use, as Kafka does; False if impossible."""
+        """True once `__consumer_offsets` exists; otherwise start creating it (as Kafka
+        does on first use) and answer False, so the client retries shortly."""
         if self.broker.registry.get(OFFSETS_TOPIC) is not None:
             return True
+        if self._creating is None or self._creating.done():
+            self._creating = asyncio.ensure_future(self.create_offsets_topic())
+        return False
+
+    async def create_offsets_topic(self) -> None:
+        live = max(1, len(self.broker.metadata.image.live_brokers()))
+        # Kafka insists on offsets.topic.replication.factor; Brook takes what the live
+        # brokers allow so a small cluster's groups work at once.
+        rf = min(config_int(self.broker.config, "offsets.topic.replication.factor"), live)
         try:
-            self.broker.create_topic(
+            await self.broker.create_topic(
                 OFFSETS_TOPIC, self.offsets_topic_partitions(),
                 {"cleanup.policy": "compact", "compression.type": "producer",
                  "segment.bytes": str(config_int(self.broker.config,
                                                  "offsets.topic.segment.bytes"))},
-                internal=True)
-        except Exception:
-            log.exception("cannot create %s", OFFSETS_TOPIC)
-            return False
-        return True
+                internal=True, replication_factor=rf)
+        except Exception as exc:
+            if getattr(exc, "error_code", None) != ErrorCode.topic_already_exists:
+                log.warning("cannot create %s yet: %s", OFFSETS_TOPIC, exc)
+
+    def owner_error(self, group_id: str) -> ErrorCode:
+        """NOT_COORDINATOR unless this broker leads the group's offsets partition."""
+        if not self.ensure_offsets_topic():
+            return ErrorCode.coordinator_not_available
+        partition, error = self.broker.lookup(OFFSETS_TOPIC, self.partition_of(group_id))
+        if partition is not None:
+            return ErrorCode.none
+        if error == ErrorCode.not_leader_or_follower:
+            return ErrorCode.not_coordinator
+        return ErrorCode.coordinator_not_available
 
     def partition_of(self, group_id: str) -> int:
         return partition_for(group_id, self.offsets_topic_partitions())
@@ -331,8 +352,9 @@ class GroupCoordinator:
             return join_error(request.member_id, ErrorCode.invalid_group_id)
         if not self.session_timeout_valid(request.session_timeout_ms):
             return join_error(request.member_id, ErrorCode.invalid_session_timeout)
-        if not self.ensure_offsets_topic():
-            return join_error(request.member_id, ErrorCode.coordinator_not_available)
+        owner = self.owner_error(group_id)
+        if owner != ErrorCode.none:
+            return join_error(request.member_id, owner)
         group = self.groups.get(group_id)
         if group is None:
             if request.member_id:
@@ -350,6 +372,9 @@ class GroupCoordinator:
                    assignments: dict[str, bytes]) -> dict:
         if not group_id:
             return sync_error(ErrorCode.invalid_group_id)
+        owner = self.owner_error(group_id)
+        if owner != ErrorCode.none:
+            return sync_error(owner)
         group = self.groups.get(group_id)
         if group is None:
             return sync_error(ErrorCode.unknown_member_id)
@@ -366,6 +391,9 @@ class GroupCoordinator:
                   generation_id: int) -> ErrorCode:
         if not group_id:
             return ErrorCode.invalid_group_id
+        owner = self.owner_error(group_id)
+        if owner != ErrorCode.none:
+            return owner
         group = self.groups.get(group_id)
         if group is None:
             return ErrorCode.unknown_member_id
@@ -380,6 +408,9 @@ class GroupCoordinator:
               ) -> tuple[ErrorCode, list[ErrorCode]]:
         if not group_id:
             return ErrorCode.invalid_group_id, []
+        owner = self.owner_error(group_id)
+        if owner != ErrorCode.none:
+            return owner, []
         group = self.groups.get(group_id)
         if group is None:
             return ErrorCode.unknown_member_id, []
@@ -408,8 +439,9 @@ class GroupCoordinator:
         else:
             error = group.validate_offset_commit(now, member_id, group_instance_id,
                                                  generation_id)
-        if error == ErrorCode.none and not self.ensure_offsets_topic():
-            error = ErrorCode.coordinator_not_available
+        owner = self.owner_error(group_id)
+        if owner != ErrorCode.none:
+            return [owner] * len(entries)
         if error != ErrorCode.none:
             if group is not None:
                 self._settle(group, now)
@@ -417,7 +449,7 @@ class GroupCoordinator:
         results: list[ErrorCode] = []
         writes: list[tuple[CommitEntry, OffsetValue]] = []
         for entry in entries:
-            if self.broker.partition(entry.topic, entry.partition) is None:
+            if self.broker.metadata.image.partition(entry.topic, entry.partition) is None:
                 results.append(ErrorCode.unknown_topic_or_partition)
             elif entry.metadata is not None and len(entry.metadata) > self.metadata_max_bytes:
                 results.append(ErrorCode.offset_metadata_too_large)
@@ -469,7 +501,7 @@ class GroupCoordinator:
                 continue
             errors = []
             for p in partitions:
-                if self.broker.partition(topic, p) is None:
+                if self.broker.metadata.image.partition(topic, p) is None:
                     errors.append((p, ErrorCode.unknown_topic_or_partition))
                     continue
                 errors.append((p, ErrorCode.none))

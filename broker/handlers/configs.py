@@ -148,7 +148,7 @@ def _duplicates(resources) -> set[tuple[int, str]]:
     return {key for key, n in counts.items() if n > 1}
 
 
-def _alter(broker, request, compute) -> dict:
+async def _alter(broker, request, compute) -> dict:
     dup = _duplicates(request.resources)
     responses = []
     for resource in request.resources:
@@ -172,8 +172,15 @@ def _alter(broker, request, compute) -> dict:
                 overrides = compute(info.configs, resource.configs)
             except InvalidConfigError as exc:
                 raise ResourceError(ErrorCode.invalid_config, str(exc)) from None
+            answer = await broker.controller_call("set_topic_configs", {
+                "name": info.name, "configs": overrides,
+                "validate_only": bool(request.validate_only)})
+            if answer["error_code"]:
+                raise ResourceError(ErrorCode(answer["error_code"]), answer.get("error_message"))
             if not request.validate_only:
-                broker.set_topic_configs(info.name, overrides)
+                await broker.wait_for_metadata(
+                    lambda image, name=info.name, wanted=overrides:
+                    image.topic_configs(name) == wanted)
         except ResourceError as exc:
             result.update(error_code=exc.error, error_message=str(exc))
         responses.append(result)
@@ -185,7 +192,7 @@ async def handle_alter_configs(broker, ctx, request) -> dict:
     def replace_all(_current, configs):
         return validate_overrides({c.name: c.value for c in configs})
 
-    return _alter(broker, request, replace_all)
+    return await _alter(broker, request, replace_all)
 
 
 def apply_incremental(current: dict[str, str], configs) -> dict[str, str]:
@@ -226,4 +233,4 @@ def apply_incremental(current: dict[str, str], configs) -> dict[str, str]:
 
 @api(INCREMENTAL_ALTER_CONFIGS, "IncrementalAlterConfigs", 0, 1)
 async def handle_incremental_alter_configs(broker, ctx, request) -> dict:
-    return _alter(broker, request, apply_incremental)
+    return await _alter(broker, request, apply_incremental)

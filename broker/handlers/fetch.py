@@ -30,9 +30,12 @@ async def handle_fetch(broker, ctx, request) -> dict:
     min_bytes = max(0, request.min_bytes)
     max_bytes = getattr(request, "max_bytes", 2_147_483_647)
     committed = getattr(request, "isolation_level", 0) == READ_COMMITTED
+    replica_id = getattr(request, "replica_id", -1)
     deadline = time.monotonic() + max_wait_ms / 1000
+    if replica_id >= 0:
+        _record_follower_progress(broker, request, replica_id)
     while True:
-        plan, total, has_error = _plan_fetch(broker, request, max_bytes, committed)
+        plan, total, has_error = _plan_fetch(broker, request, max_bytes, committed, replica_id)
         remaining = deadline - time.monotonic()
         if total >= min_bytes or has_error or remaining <= 0:
             break
@@ -44,18 +47,36 @@ async def handle_fetch(broker, ctx, request) -> dict:
         for waiter in waiters:
             waiter.cancel()
     return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0,
-            "responses": _materialise(broker, plan)}
+            "responses": _materialise(broker, plan, replica_id < 0)}
 
 
 def _requested_partitions(broker, request):
     for topic in request.topics:
         for item in topic.partitions:
-            partition = broker.partition(topic.topic, item.partition)
+            partition = broker.partitions.get((topic.topic, item.partition))
             if partition is not None:
                 yield partition
 
 
-def _plan_fetch(broker, request, max_bytes: int, committed: bool):
+def _record_follower_progress(broker, request, replica_id: int) -> None:
+    """A follower's fetch offset is its log end offset: the leader's replication signal."""
+    for topic in request.topics:
+        for item in topic.partitions:
+            partition, _ = broker.lookup(topic.topic, item.partition)
+            if partition is not None and item.current_leader_epoch in (-1,
+                                                                       partition.leader_epoch):
+                broker.replicas.on_follower_fetch(partition, replica_id, item.fetch_offset)
+
+
+def _epoch_error(partition, requested: int) -> ErrorCode:
+    if requested < 0 or requested == partition.leader_epoch:
+        return ErrorCode.none
+    if requested < partition.leader_epoch:
+        return ErrorCode.fenced_leader_epoch
+    return ErrorCode.unknown_leader_epoch
+
+
+def _plan_fetch(broker, request, max_bytes: int, committed: bool, replica_id: int):
     """Decide what each partition returns: (topic, [(entry, partition, slices)]), bytes."""
     plan = []
     total = 0
@@ -67,14 +88,19 @@ def _plan_fetch(broker, request, max_bytes: int, committed: bool):
                      "high_watermark": -1, "last_stable_offset": -1, "log_start_offset": -1,
                      "aborted_transactions": () if committed else None,
                      "preferred_read_replica": -1, "records": b""}
-            partition = broker.partition(topic.topic, item.partition)
-            if partition is None:
-                entry["error_code"] = ErrorCode.unknown_topic_or_partition
+            partition, error = broker.lookup(topic.topic, item.partition)
+            if error == ErrorCode.none:
+                error = _epoch_error(partition, getattr(item, "current_leader_epoch", -1))
+            if error != ErrorCode.none:
+                entry["error_code"] = error
                 has_error = True
                 entries.append((entry, None, []))
                 continue
             hw = partition.high_watermark
-            upper = partition.last_stable_offset if committed else hw
+            if replica_id >= 0:
+                upper = partition.log.log_end_offset  # followers copy everything
+            else:
+                upper = partition.last_stable_offset if committed else hw
             entry.update(high_watermark=hw, last_stable_offset=partition.last_stable_offset,
                          log_start_offset=partition.log.log_start_offset)
             budget = min(item.partition_max_bytes, max_bytes - total)
@@ -94,7 +120,7 @@ def _plan_fetch(broker, request, max_bytes: int, committed: bool):
     return plan, total, has_error
 
 
-def _materialise(broker, plan) -> list[dict]:
+def _materialise(broker, plan, count_bytes_out: bool) -> list[dict]:
     responses = []
     for topic, entries in plan:
         partitions = []
@@ -102,7 +128,8 @@ def _materialise(broker, plan) -> list[dict]:
             if slices:
                 data = partition.log.read_bytes(slices)
                 entry["records"] = data
-                broker.metrics.bytes_out.labels(topic).inc(len(data))
+                if count_bytes_out:
+                    broker.metrics.bytes_out.labels(topic).inc(len(data))
             partitions.append(entry)
         responses.append({"topic": topic, "partitions": partitions})
     return responses

@@ -71,6 +71,9 @@ def _partition_entry(partition: int, committed) -> dict:
 
 def _fetch_group(broker, ctx, group_id: str, topics) -> dict:
     coordinator = broker.group_coordinator
+    owner = coordinator.owner_error(group_id)
+    if owner != ErrorCode.none:  # only the coordinator knows the committed offsets
+        return {"group_id": group_id, "topics": [], "error_code": owner}
     if topics is None:
         wanted = None
     else:

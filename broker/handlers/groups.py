@@ -12,6 +12,7 @@ from collections.abc import Callable
 from kio.schema.errors import ErrorCode
 
 from ..groups.group import JoinRequest
+from ..groups.placement import OFFSETS_TOPIC
 from ..protocol.entities import ms
 from .metadata import broker_entry
 from .registry import api
@@ -31,6 +32,18 @@ def _group_coordinator_ready(broker, key: str) -> tuple[ErrorCode, str | None]:
     if broker.group_coordinator.ensure_offsets_topic():
         return ErrorCode.none, None
     return ErrorCode.coordinator_not_available, "The coordinator is not available."
+
+
+def _coordinator_node(broker, key_type: int, key: str) -> dict | None:
+    """The broker leading the group's __consumer_offsets partition (None: no leader yet)."""
+    if key_type != KEY_TYPE_GROUP:
+        return broker_entry(broker)
+    image = broker.metadata.image
+    state = image.partition(OFFSETS_TOPIC, broker.group_coordinator.partition_of(key))
+    info = image.brokers.get(state.leader) if state is not None else None
+    if info is None or info.fenced:
+        return None
+    return {"node_id": info.broker_id, "host": info.host, "port": info.port}
 
 
 def _this_node(broker, key: str) -> tuple[ErrorCode, str | None]:
@@ -73,7 +86,11 @@ def _find(broker, key_type: int, key: str) -> dict:
     if error != ErrorCode.none:
         return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": error,
                 "error_message": message or error.name}
-    node = broker_entry(broker)
+    node = _coordinator_node(broker, key_type, key)
+    if node is None:
+        return {"key": key, "node_id": -1, "host": "", "port": -1,
+                "error_code": ErrorCode.coordinator_not_available,
+                "error_message": "The coordinator is not available."}
     return {"key": key, "node_id": node["node_id"], "host": node["host"], "port": node["port"],
             "error_code": ErrorCode.none, "error_message": None}
 

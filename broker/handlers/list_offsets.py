@@ -25,9 +25,9 @@ async def handle_list_offsets(broker, ctx, request) -> dict:
 def _lookup(broker, topic: str, item, committed: bool) -> dict:
     result = {"partition_index": item.partition_index, "error_code": ErrorCode.none,
               "timestamp": -1, "offset": -1, "leader_epoch": -1}
-    partition = broker.partition(topic, item.partition_index)
+    partition, error = broker.lookup(topic, item.partition_index)
     if partition is None:
-        result["error_code"] = ErrorCode.unknown_topic_or_partition
+        result["error_code"] = error
         return result
     log = partition.log
     result["leader_epoch"] = partition.leader_epoch

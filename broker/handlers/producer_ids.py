@@ -23,4 +23,4 @@ async def handle_init_producer_id(broker, ctx, request) -> dict:
         return {"throttle_time": 0, "error_code": ErrorCode.none,
                 "producer_id": producer_id, "producer_epoch": epoch + 1}
     return {"throttle_time": 0, "error_code": ErrorCode.none,
-            "producer_id": broker.producer_ids.allocate(), "producer_epoch": 0}
+            "producer_id": await broker.producer_ids.allocate(), "producer_epoch": 0}

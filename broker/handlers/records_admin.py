@@ -18,9 +18,9 @@ async def handle_delete_records(broker, ctx, request) -> dict:
         for item in topic.partitions:
             result = {"partition_index": item.partition_index, "low_watermark": -1,
                       "error_code": ErrorCode.none}
-            partition = broker.partition(topic.name, item.partition_index)
+            partition, error = broker.lookup(topic.name, item.partition_index)
             if partition is None:
-                result["error_code"] = ErrorCode.unknown_topic_or_partition
+                result["error_code"] = error
             else:
                 hw = partition.high_watermark
                 offset = hw if item.offset == HIGH_WATERMARK else item.offset

@@ -28,8 +28,10 @@ class BrokerProcess:
         self.host = host
         self.port = port or free_port(host)
         self.metrics_port = free_port(host)
+        self.controller_port = free_port(host)
         self.overrides = {
-            "listeners": f"PLAINTEXT://{host}:{self.port}",
+            "listeners": f"PLAINTEXT://{host}:{self.port},CONTROLLER://{host}:{self.controller_port}",
+            "controller.listener.names": "CONTROLLER",
             "log.dirs": str(self.data_dir),
             "brook.metrics.listener": f"{host}:{self.metrics_port}",
             **(overrides or {}),

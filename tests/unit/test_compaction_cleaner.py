@@ -7,11 +7,10 @@ import time
 import pytest
 
 from brook.broker import records as rec
-from brook.broker.broker import Broker
 from brook.broker.compaction import cleaner as cleaner_module
-from brook.broker.config import BrokerConfig
 from brook.broker.groups.coordinator import iter_log_records
 from brook.broker.storage import segment_swap
+from tests.support.local_broker import LocalBroker
 
 TOPIC = "changelog"
 COMPACTED = {"cleanup.policy": "compact", "segment.bytes": "8192",
@@ -19,8 +18,8 @@ COMPACTED = {"cleanup.policy": "compact", "segment.bytes": "8192",
 
 
 def open_broker(tmp_path):
-    return Broker(BrokerConfig.from_dict({"log.dirs": str(tmp_path / "data"),
-                                          "brook.metrics.listener": ""}))
+    return LocalBroker({"log.dirs": str(tmp_path / "data"),
+                                          "brook.metrics.listener": ""})
 
 
 def produce(partition, items, per_batch=7, producer_id=-1):

@@ -4,18 +4,17 @@ import asyncio
 
 from kio.schema.errors import ErrorCode
 
-from brook.broker.broker import Broker
-from brook.broker.config import BrokerConfig
 from brook.broker.groups.coordinator import CommitEntry, iter_log_records, now_ms
 from brook.broker.groups.group import GroupState, JoinRequest
 from brook.broker.groups.log_format import GroupKey, OffsetKey, decode_key
 from brook.broker.groups.placement import OFFSETS_TOPIC, partition_for
+from tests.support.local_broker import LocalBroker
 
 
 def open_broker(tmp_path, **extra):
-    return Broker(BrokerConfig.from_dict({
+    return LocalBroker({
         "log.dirs": str(tmp_path / "data"), "brook.metrics.listener": "",
-        "group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "5", **extra}))
+        "group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "5", **extra})
 
 
 def join_and_sync(coordinator, group_id):
