@@ -111,7 +111,7 @@ class Broker:
         self.log_dirs = [d.resolve() for d in config.log_dirs]
         for directory in self.log_dirs:
             directory.mkdir(parents=True, exist_ok=True)
-        self.cluster_id = self._load_identity()
+        self._local_cluster_id = self._load_identity()
         self.incarnation_id = uuid.uuid4().hex
         self.metrics = BrokerMetrics()
         self.logs = LogManager(self.log_dirs)
@@ -125,9 +125,11 @@ class Broker:
         self.quorum = self._make_quorum()
         self.controller = Controller(self.node_id, lambda: self.metadata.image,
                                      self._commit_records, lambda: self.quorum.is_leader,
-                                     self.controller_id, config)
+                                     self.controller_id, config,
+                                     on_registered=self._ensure_quorum_member)
         self.channel = ControllerChannel(self.controller, lambda: self.quorum.is_leader,
-                                         self.controller_id, self._controller_address)
+                                         self.controller_id, self._controller_address,
+                                         voters=lambda: sorted(self.voter_ids))
         self.producer_ids = ProducerIdPool(self)
         self.replicas = ReplicaManager(self)
         self.group_coordinator = GroupCoordinator(self)
@@ -164,6 +166,22 @@ class Broker:
             write_atomically(directory / META_PROPERTIES, text.encode())
         return cluster_id
 
+    @property
+    def cluster_id(self) -> str:
+        """The cluster's id from the metadata (the first registered broker's), once known."""
+        return self.metadata.image.cluster_id or self._local_cluster_id
+
+    def _adopt_cluster_id(self) -> None:
+        cluster_id = self.metadata.image.cluster_id
+        if cluster_id and cluster_id != self._local_cluster_id:
+            if self.config.get("cluster.id") and self.config.get("cluster.id") != cluster_id:
+                log.error("cluster.id=%s, but the cluster's metadata says %s",
+                          self.config.get("cluster.id"), cluster_id)
+            self._local_cluster_id = cluster_id
+            text = f"version=1\ncluster.id={cluster_id}\nnode.id={self.node_id}\n"
+            for directory in self.log_dirs:
+                write_atomically(directory / META_PROPERTIES, text.encode())
+
     # -- the metadata quorum ------------------------------------------------------------------
     def _make_quorum(self) -> QuorumNode:
         text = str(self.config.get("controller.quorum.voters") or "")
@@ -194,6 +212,14 @@ class Broker:
             return self.voter_addresses[node_id]
         info = self.metadata.image.brokers.get(node_id)
         return f"{info.host}:{info.controller_port}" if info else None
+
+    async def _ensure_quorum_member(self, broker_id: int, address: str) -> None:
+        """A broker that is not a voter joins the quorum as a learner (an observer, in
+        KRaft's terms) so the metadata log reaches it."""
+        if broker_id in self.quorum.configuration.node_ids:
+            return
+        await asyncio.wait_for(self.quorum.add_learner(broker_id, address), 30)
+        log.info("broker %d follows the metadata log as a learner", broker_id)
 
     async def _commit_records(self, records: list) -> None:
         await asyncio.wait_for(self.quorum.propose(r.encode_batch(records)), 30)
@@ -252,6 +278,7 @@ class Broker:
 
     def _on_metadata(self, delta: Delta) -> None:
         image = self.metadata.image
+        self._adopt_cluster_id()
         for name, topic in delta.removed_topics.items():
             for index in topic.partitions:
                 self.replicas.stop_following(name, index)
@@ -333,7 +360,7 @@ class Broker:
             "broker_id": self.node_id, "incarnation_id": self.incarnation_id,
             "host": listener.host, "port": listener.port,
             "controller_port": self.controller_endpoint.port,
-            "rack": self.config.get("broker.rack")})
+            "rack": self.config.get("broker.rack"), "cluster_id": self._local_cluster_id})
         if result["error_code"]:
             raise ControllerUnavailable(result.get("error_message") or "registration refused")
         self.broker_epoch = result["broker_epoch"]

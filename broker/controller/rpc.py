@@ -50,8 +50,10 @@ class ControllerChannel:
 
     def __init__(self, controller: Controller, is_leader: Callable[[], bool],
                  leader_id: Callable[[], int | None],
-                 address_of: Callable[[int], str | None]) -> None:
+                 address_of: Callable[[int], str | None],
+                 voters: Callable[[], list[int]] = list) -> None:
         self.controller = controller
+        self._voters = voters  # asked in turn while no leader is known (a joining observer)
         self._is_leader = is_leader
         self._leader_id = leader_id
         self._address_of = address_of
@@ -62,8 +64,13 @@ class ControllerChannel:
         hint: int | None = None
         last = "no leader known"
         delay = 0.05
+        attempt = 0
         while True:
             target = hint if hint is not None else self._leader_id()
+            if target is None and self._voters():
+                voters = self._voters()
+                target = voters[attempt % len(voters)]
+            attempt += 1
             try:
                 if self._is_leader():
                     return await self.controller.call(op, request)

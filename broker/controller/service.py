@@ -54,7 +54,8 @@ class Controller:
     def __init__(self, node_id: int, image: Callable[[], MetadataImage],
                  commit: Callable[[list], Awaitable[None]], is_leader: Callable[[], bool],
                  leader_id: Callable[[], int | None], config,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_registered: Callable[[int, str], Awaitable[None]] | None = None) -> None:
         self.node_id = node_id
         self._image = image
         self._commit_records = commit
@@ -67,6 +68,7 @@ class Controller:
         self._shutting_down: set[int] = set()
         self.session_timeout_s = config.get_int("broker.session.timeout.ms") / 1000
         self._leader_since: float | None = None
+        self._on_registered = on_registered
 
     @property
     def image(self) -> MetadataImage:
@@ -96,6 +98,8 @@ class Controller:
     # -- brokers -----------------------------------------------------------------------------
     async def op_register_broker(self, req: dict) -> dict:
         broker_id = req["broker_id"]
+        if self.image.cluster_id is None:  # the first registration fixes the cluster's id
+            await self._commit([r.ClusterIdRecord(req.get("cluster_id") or r.new_topic_id())])
         known = self.image.brokers.get(broker_id)
         if known is not None and known.incarnation_id == req["incarnation_id"]:
             return {"error_code": 0, "broker_epoch": known.epoch}  # a retried registration
@@ -108,6 +112,8 @@ class Controller:
                                              req.get("rack"))])
         self._heartbeats[broker_id] = self.clock()
         self._shutting_down.discard(broker_id)
+        if self._on_registered is not None:  # brokers outside the voters follow the log too
+            await self._on_registered(broker_id, f"{req['host']}:{req['controller_port']}")
         log.info("registered broker %d at %s:%d", broker_id, req["host"], req["port"])
         return {"error_code": 0, "broker_epoch": self.image.brokers[broker_id].epoch}
 

@@ -76,6 +76,7 @@ def load_all() -> dict[int, ApiSpec]:
         produce,
         producer_ids,
         records_admin,
+        replication_admin,
         topics_admin,
     )
 

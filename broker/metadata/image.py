@@ -82,6 +82,7 @@ class MetadataImage:
         self.topic_names: dict[str, str] = {}  # topic id -> name
         self.configs: dict[str, dict[str, str]] = {}  # topic name -> overrides
         self.next_producer_id = 0
+        self.cluster_id: str | None = None
         self.offset = -1  # last applied metadata offset
 
     # -- queries ---------------------------------------------------------------------------
@@ -108,6 +109,7 @@ class MetadataImage:
     def to_snapshot(self) -> dict:
         return {
             "offset": self.offset,
+            "cluster_id": self.cluster_id,
             "next_producer_id": self.next_producer_id,
             "brokers": [vars_of(b) for b in self.brokers.values()],
             "topics": [{"name": t.name, "topic_id": t.topic_id, "internal": t.internal,
@@ -121,6 +123,7 @@ class MetadataImage:
         image = cls()
         image.offset = data["offset"]
         image.next_producer_id = data["next_producer_id"]
+        image.cluster_id = data.get("cluster_id")
         for b in data["brokers"]:
             image.brokers[b["broker_id"]] = BrokerInfo(**b)
         for t in data["topics"]:
@@ -152,6 +155,10 @@ class MetadataImage:
 
     def _apply_NoOp(self, record: r.NoOp, offset: int, delta: Delta) -> None:
         pass
+
+    def _apply_ClusterIdRecord(self, record: r.ClusterIdRecord, offset: int,
+                               delta: Delta) -> None:
+        self.cluster_id = self.cluster_id or record.cluster_id
 
     def _apply_RegisterBroker(self, record: r.RegisterBroker, offset: int, delta: Delta) -> None:
         # A (re-)registered broker starts fenced until its first heartbeat catches up.

@@ -101,6 +101,13 @@ class ProducerIdsBlock:
 
 
 @dataclass(frozen=True)
+class ClusterIdRecord:
+    """Written once, by the first active controller: the id every broker reports."""
+
+    cluster_id: str
+
+
+@dataclass(frozen=True)
 class NoOp:
     """Appended by a new leader to commit entries of earlier terms (Raft section 8)."""
 
@@ -110,6 +117,7 @@ class NoOp:
 RECORD_TYPES = {cls.__name__: cls for cls in (
     RegisterBroker, FenceBroker, UnfenceBroker, UnregisterBroker, TopicRecord,
     PartitionRecord, PartitionChange, RemoveTopic, ConfigRecord, ProducerIdsBlock, NoOp,
+    ClusterIdRecord,
 )}
 
 

@@ -49,12 +49,20 @@ class BrokerProcess:
             cmd += ["--override", f"{key}={value}"]
         return cmd
 
-    def start(self, timeout: float = 20.0) -> BrokerProcess:
+    def launch(self) -> BrokerProcess:
+        """Start the process without waiting (cluster members wait for each other)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                      cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         log.close()
+        return self
+
+    def start(self, timeout: float = 20.0) -> BrokerProcess:
+        return self.launch().wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 20.0) -> BrokerProcess:
+        """Ready = listening for Kafka clients, which Brook does once it joined the cluster."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
