@@ -1,8 +1,10 @@
 """Brook's metadata quorum: Raft, as a pure core plus the I/O that runs it.
 
 Pure (no I/O): `core.RaftCore` and the values it works with (entries, membership,
-messages, ready, voters, codec). With I/O: `file_store.FileStore` (the durable
-log), `transport` (gRPC) and `driver.QuorumNode` (asyncio), which the broker uses.
+messages, ready, voters, codec), exported here. With I/O, imported from their
+modules so that the pure part never pulls in grpc: `file_store.FileStore` (the
+durable log), `transport` (gRPC) and `driver.QuorumNode` (asyncio), which is what
+the broker uses.
 """
 
 from .core import RaftCore, Role

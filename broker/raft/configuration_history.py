@@ -22,6 +22,11 @@ class ConfigurationHistory:
     def latest_index(self) -> int:
         return self._history[-1][0]
 
+    @property
+    def previous(self) -> Configuration | None:
+        """The configuration the latest one replaced, if the log still records it."""
+        return self._history[-2][1] if len(self._history) > 1 else None
+
     def at(self, index: int) -> Configuration:
         for entry_index, configuration in reversed(self._history):
             if entry_index <= index:

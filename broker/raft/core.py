@@ -239,11 +239,16 @@ class RaftCore:
         self._election_deadline = self._now + self._random.randrange(timeout, 2 * timeout)
 
     def _may_campaign(self) -> bool:
-        """Voters campaign; so does a voter an uncommitted change is removing (thesis §4.2.2):
-        it may hold the only copy of that change, and counts votes, not its own, in the new
-        configuration."""
-        return (self.node_id in self.configuration.voters
-                or self.node_id in self.committed_configuration.voters)
+        """Voters campaign; so does a voter that an uncommitted change is removing (thesis
+        §4.2.2): it may hold the only copy of that change. It then counts votes in the new
+        configuration, not its own. Only the latest configuration in a log can be uncommitted
+        (a leader appends one only after the previous one committed), so the one before it
+        is the committed one — unlike this node's commit index, which a restart resets."""
+        if self.node_id in self.configuration.voters:
+            return True
+        previous = self._configurations.previous
+        return (previous is not None and self._configurations.latest_index > self.commit_index
+                and self.node_id in previous.voters)
 
     def _in_leader_lease(self) -> bool:
         """Whether a leader is believed alive, so votes for others would only disrupt it."""

@@ -404,3 +404,23 @@ def test_restart_restores_the_state_machine_from_the_snapshot_first():
 def test_messages_for_another_node_are_ignored():
     core = RaftCore(1, MemoryStore(Configuration.of_voters([1, 2])).load(), OPTIONS)
     assert core.receive(VoteRequest(2, 7, 1, 0, 0), now=0) is None
+
+
+def test_voter_removed_by_an_uncommitted_change_still_campaigns_after_a_restart():
+    """Found by the simulator: the removed leader may hold the only copy of its removal."""
+    from brook.broker.raft.codec import encode_configuration
+    snapshot = bootstrap_snapshot(Configuration.of_voters([1, 2, 3]))
+    log = (Entry(1, 1, EntryKind.CONFIGURATION, encode_configuration(Configuration.of_voters([2, 3]))),
+           Entry(1, 2, EntryKind.CONFIGURATION, encode_configuration(Configuration.of_voters([2]))))
+    core = RaftCore(3, PersistentState(1, 3, snapshot, log), OPTIONS)  # commit index lost
+    core.tick(core.next_deadline())
+    assert core.role is Role.PRE_CANDIDATE
+    assert {m.recipient for m in core.take_ready().messages} == {2}  # only the new voters
+    core.receive(VoteResponse(2, 3, 1, True, pre_vote=True), now=0)
+    (vote,) = core.take_ready().messages
+    core.receive(VoteResponse(2, 3, vote.term, True), now=0)
+    assert core.is_leader  # elected by {2}, its own vote not counted
+    core.receive(AppendResponse(2, 3, core.term, success=True, match_index=3), now=0)
+    assert core.commit_index == 3 and core.role is Role.FOLLOWER  # removal committed: steps down
+    core.tick(core.next_deadline())
+    assert core.role is Role.FOLLOWER  # and never campaigns again
