@@ -33,10 +33,10 @@ def panels(rows: list[Row]) -> list[tuple[str, list[tuple[str, Row]], bool]]:
     sel = []
     for r in rows:
         if r.section == "latency" and r.metric in LATENCY_METRICS:
-            kind = "end-to-end\n(confluent-kafka)" if r.case.startswith("e2e") else \
-                "produce->ack\n(ProducerPerf.)"
+            kind = "end-to-end\nconfluent-kafka" if r.case.startswith("e2e") else \
+                "produce->ack\nProducerPerf."
             rate = r.case.rsplit("@", 1)[1] if "@" in r.case else ""
-            sel.append((f"{kind} @{rate}\n{r.metric.replace(' ms', '')}", r))
+            sel.append((f"{r.metric.replace(' ms', '')}\n{kind}\n@{rate}", r))
     out.append(("Latency, same offered load on both brokers (ms, log scale, lower is better)", sel,
                 True))
     sel = [("idle, fresh broker" if "RSS idle" in r.metric else "peak under load", r)
@@ -85,7 +85,7 @@ def render(rows: list[Row], path: Path, subtitle: str) -> Path:
         else:
             ax.set_ylim(0, top * 1.2)
         ax.set_xticks(xs)
-        ax.set_xticklabels([lab for lab, _ in sel], fontsize=9)
+        ax.set_xticklabels([lab for lab, _ in sel], fontsize=8 if len(sel) > 5 else 9)
         ax.set_title(title, fontsize=12)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(loc="upper left", fontsize=9)

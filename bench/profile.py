@@ -3,8 +3,11 @@
 Starts Brook, attaches py-spy (sampling, from PyPI: `pip install py-spy`) to the broker
 process, runs one load (ProducerPerformance or ConsumerPerformance, or confluent-kafka),
 and reports the hottest functions by own time ("self") and including callees
-("total"), plus own time per module. Idle time (the event loop waiting in epoll) is not
-sampled, so percentages are shares of the broker's busy time.
+("total"), plus own time per module. By default py-spy samples only the thread holding
+the GIL (`--gil`): for an asyncio broker that is its Python CPU time, C work done with
+the GIL held included (uvloop's socket writes, bytes copies), waits excluded; so
+percentages are shares of the broker's busy time. "Runner.run" own time is uvloop's
+event loop itself (C: callbacks, socket reads/writes).
 
 The collapsed stacks are kept in bench/results/profile-<load>-<time>.txt: open that file
 in https://www.speedscope.app (it reads this format) or feed it to flamegraph.pl.
@@ -24,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench import RESULTS_DIR
-from bench.brokers import start_brook
+from bench.brokers import brook_version, start_brook, use_brook_ref
 from bench.workloads import (
     MB,
     Sampler,
@@ -78,8 +81,10 @@ def module_of(frame: str) -> str:
     if "/work/main/" in path:
         path = path.split("/work/main/", 1)[1]
     parts = path.replace("\\", "/").split("/")
-    if parts[0] == "broker":
-        return "brook/" + "/".join(parts[1:])
+    if parts[0] == "broker":  # the working tree (editable install)
+        return "brook/" + "/".join(parts)
+    if parts[0] == "brook":  # a --brook-ref snapshot
+        return "/".join(parts)
     if parts and parts[0].startswith("python3."):
         parts = parts[1:]
     return "/".join(parts[:2]) if len(parts) > 1 else parts[0]
@@ -108,28 +113,36 @@ def report(text: str, top: int = 25) -> str:
     return "\n".join(lines)
 
 
-def run(load: str, mb: float, rate: int, tool: str) -> Path:
+def run(load: str, mb: float, rate: int, tool: str, repeat: int, gil: bool = True) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = RESULTS_DIR / f"profile-{load}-{tool}-{stamp}.txt"
+    out = RESULTS_DIR / f"profile-{load}-{tool}{'' if gil else '-allthreads'}-{stamp}.txt"
     broker = start_brook()
     try:
         records = int(mb * MB / 1024)
+        # Unprofiled warm-up: first connections, the group coordinator's __consumer_offsets.
+        create_topic(broker.bootstrap, "warmup", 1)
+        producer_perf(broker.bootstrap, "warmup", 5000, 1024, "1", "none")
+        consumer_perf(broker.bootstrap, "warmup", 5000)
         create_topic(broker.bootstrap, "profile", 1)
-        if load == "consume":  # fill first, unprofiled
+        if load == "consume":  # fill first, unprofiled, as the benchmark does
             producer_perf(broker.bootstrap, "profile", records, 1024, "1", "none")
         spy = subprocess.Popen([py_spy(), "record", "--pid", str(broker.pid), "--rate", str(rate),
-                                "--format", "raw", "--nolineno", "--output", str(out)],
+                                "--format", "raw", "--nolineno", "--output", str(out),
+                                *(["--gil"] if gil else [])],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)  # attach
         t0 = time.monotonic()
+        rates = []
         with Sampler(broker.pid) as s:
-            if load == "produce":
-                m = (producer_perf if tool == "perf" else ck_produce)(
-                    broker.bootstrap, "profile", records, 1024, "1", "none")
-            else:
-                m = (consumer_perf(broker.bootstrap, "profile", records) if tool == "perf"
-                     else ck_consume(broker.bootstrap, "profile", records))
+            for _ in range(repeat):
+                if load == "produce":  # appends to the same topic each time
+                    m = (producer_perf if tool == "perf" else ck_produce)(
+                        broker.bootstrap, "profile", records, 1024, "1", "none")
+                else:
+                    m = (consumer_perf(broker.bootstrap, "profile", records) if tool == "perf"
+                         else ck_consume(broker.bootstrap, "profile", records))
+                rates.append(m["MB/s"])
         secs = time.monotonic() - t0
         spy.send_signal(signal.SIGINT)
         try:
@@ -140,8 +153,10 @@ def run(load: str, mb: float, rate: int, tool: str) -> Path:
         if not out.exists():
             raise SystemExit(f"py-spy wrote nothing: {err.strip()[-500:]}")
         cpu = f"{100 * s.cpu / secs:.0f}% of one core" if s.cpu is not None else "?"
-        header = (f"Brook under {load} ({tool}, {records:,} x 1 KiB, 1 partition, acks=1): "
-                  f"{m['MB/s']:.1f} MB/s; broker CPU {cpu}; py-spy {rate} Hz, {secs:.1f}s")
+        header = (f"{brook_version()} under {load} ({tool}, {repeat} x {records:,} x 1 KiB, "
+                  f"1 partition, acks=1): {', '.join(f'{r:.1f}' for r in rates)} MB/s; broker CPU "
+                  f"{cpu}; py-spy {rate} Hz over {secs:.1f}s, "
+                  + ("samples taken only while a thread holds the GIL" if gil else "all threads"))
         text = report(out.read_text())
         summary = out.with_suffix(".summary.txt")
         summary.write_text(header + "\n\n" + text + "\n")
@@ -160,14 +175,23 @@ def main(argv: list[str] | None = None) -> int:
                     help="load generator: Kafka's perf tools (default) or confluent-kafka")
     ap.add_argument("--mb", type=float, default=200.0, help="MiB of 1 KiB records (200)")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second (250)")
+    ap.add_argument("--all-threads", dest="gil", action="store_false",
+                    help="sample every non-idle thread, not only the GIL holder (py-spy counts "
+                         "some waits -- the metrics server's select, the executor's queue -- as busy)")
+    ap.add_argument("--repeat", type=int, default=0,
+                    help="loads per profile (default: produce 1, consume 3 -- reading is cheap)")
+    ap.add_argument("--brook-ref", default=None, metavar="GIT_REV",
+                    help="profile Brook from this git revision instead of the working tree")
     a = ap.parse_args(argv)
+    use_brook_ref(a.brook_ref)
     if os.geteuid() != 0 and Path("/proc/sys/kernel/yama/ptrace_scope").exists():
         scope = Path("/proc/sys/kernel/yama/ptrace_scope").read_text().strip()
         if scope != "0":
             print(f"note: ptrace_scope={scope}; py-spy may need root or CAP_SYS_PTRACE",
                   file=sys.stderr)
     for load in a.load.split(","):
-        run(load, a.mb, a.rate, a.tool)
+        run(load, a.mb, a.rate, a.tool, a.repeat if a.repeat else (1 if load == "produce" else 3),
+            gil=a.gil)
         print()
     return 0
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from bench import REPO_ROOT, RESULTS_DIR
 from bench.brokers import PARITY_CONFIG, brook_version, machine_note, start, use_brook_ref
 from bench.compat import report
-from bench.compat.choices import CHOICES
+from bench.compat.choices import CHOICES, KNOWN_BUGS
 from bench.compat.extras import get_extras
 from bench.compat.model import Observation, compare
 from bench.compat.scenarios import run_client
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             k: [o.__dict__ for o in v] for k, v in obs.items()}}, indent=1, default=str))
         print(f"raw observations: {raw.relative_to(REPO_ROOT)}")
 
-    rows = compare(obs["brook"], obs["kafka"], CHOICES)
+    rows = compare(obs["brook"], obs["kafka"], CHOICES, KNOWN_BUGS)
     print()
     print(report.terminal(rows, meta["clients"]))
     if not args.no_write and not only:

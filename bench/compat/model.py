@@ -119,8 +119,10 @@ MISSING = "<not observed>"
 
 
 def compare(brook: list[Observation], kafka: list[Observation],
-            choices: list[Choice] = ()) -> list[Row]:
-    """Pair observations by (client, scenario, key); classify each pair."""
+            choices: list[Choice] = (), causes: list[Choice] = ()) -> list[Row]:
+    """Pair observations by (client, scenario, key); classify each pair. A difference is a
+    "choice" if a Choice matches it, else a "bug"; a bug matched by one of `causes` (known
+    bugs, same matching rules) carries that cause's title in `note`."""
     b = {o.ident: o for o in brook}
     k = {o.ident: o for o in kafka}
     order = list(dict.fromkeys([o.ident for o in kafka] + [o.ident for o in brook]))
@@ -139,6 +141,8 @@ def compare(brook: list[Observation], kafka: list[Observation],
                 row.verdict, row.note = "choice", choice.reason
             else:
                 row.verdict = "bug"
+                cause = next((c for c in causes if c.matches(row)), None)
+                row.note = cause.reason if cause else ""
         rows.append(row)
     return rows
 

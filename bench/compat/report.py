@@ -58,20 +58,24 @@ def _cell(counts: dict[str, int]) -> str:
 def terminal(rows: list[Row], clients: list[str]) -> str:
     lines = []
     summ = summary(rows)
-    width = max(len(c) for c in clients) + 2
+    cells = {(fam, c): _cell(per[c]) if c in per else "-" for fam, per in summ.items()
+             for c in clients}
+    width = {c: max([len(c)] + [len(cells[f, c]) for f in summ]) for c in clients}
     lines.append("Compatibility summary (Brook vs Kafka, per scenario family and client)")
-    lines.append(f"{'family':18}" + "".join(f"{c:>{max(width, 26)}}" for c in clients))
-    for fam, per in summ.items():
-        lines.append(f"{fam:18}" + "".join(f"{_cell(per.get(c, {})) if c in per else '-':>{max(width, 26)}}"
-                                            for c in clients))
+    lines.append(f"{'family':16}" + "".join(f" | {c:{width[c]}}" for c in clients))
+    for fam in summ:
+        lines.append(f"{fam:16}" + "".join(f" | {cells[fam, c]:{width[c]}}" for c in clients))
     diffs = collapse(rows)
     lines.append("")
     lines.append(f"Differences ({sum(1 for d in diffs if d['verdict'] == 'bug')} bugs, "
                  f"{sum(1 for d in diffs if d['verdict'] == 'choice')} deliberate choices):")
+    causes = {d["note"] for d in diffs if d["verdict"] == "bug" and d["note"]}
+    for c in sorted(causes):
+        lines.append(f"  known bug: {c.split('. ', 1)[0]}")
     header = f"{'verdict':7} {'scenario':30} {'key':38} {'clients':22} {'Brook':44} Kafka"
     lines.append(header)
     lines.append("-" * len(header))
-    for d in sorted(diffs, key=lambda d: (d["verdict"], d["scenario"], d["key"])):
+    for d in sorted(diffs, key=lambda d: (d["verdict"], d["note"], d["scenario"], d["key"])):
         vb, vk = diff_view(d["brook"], d["kafka"])
         lines.append(f"{d['verdict']:7} {show(d['scenario'], 30):30} {show(d['key'], 38):38} "
                      f"{show(','.join(_short(d['clients'])), 22):22} {show(vb, 44):44} "
@@ -138,30 +142,45 @@ def markdown(rows: list[Row], meta: dict) -> str:
     out += ["", "## Differences to fix (bugs)", ""]
     if not bugs:
         out.append("None.")
-    for i, d in enumerate(sorted(bugs, key=lambda d: (d["scenario"], d["key"])), 1):
-        out += [
-            f"### B{i}. {d['scenario']} — {d['key']}",
-            "",
-            f"- clients: {', '.join(d['clients'])}",
-            f"- request: {d['request']}",
-            f"- Brook: {_md(d['brook'])}",
-            f"- Kafka: {_md(d['kafka'])}",
-        ]
-        if isinstance(d["brook"], dict) and isinstance(d["kafka"], dict):
-            vb, vk = diff_view(d["brook"], d["kafka"])
-            out.append(f"- differs in: Brook {_md(vb)} vs Kafka {_md(vk)}")
+    groups: dict[str, list[dict]] = {}
+    for d in bugs:
+        groups.setdefault(d["note"], []).append(d)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0] == "", kv[0]))
+    for i, (note, items) in enumerate(ordered, 1):
+        title, _, analysis = note.partition(". ")
+        out += [f"### B{i}. {title.rstrip('.') if note else 'Not yet analysed'}", ""]
+        if analysis:
+            out += [analysis, ""]
+        for d in sorted(items, key=lambda d: (d["scenario"], d["key"])):
+            out += [f"- **{d['scenario']} / {d['key']}** ({', '.join(d['clients'])})",
+                    f"  - request: {d['request']}",
+                    f"  - Brook: {_md(d['brook'])}",
+                    f"  - Kafka: {_md(d['kafka'])}"]
+            if isinstance(d["brook"], dict) and isinstance(d["kafka"], dict):
+                vb, vk = diff_view(d["brook"], d["kafka"])
+                out.append(f"  - differs in: Brook {_md(vb)} vs Kafka {_md(vk)}")
         out.append("")
     out += ["## Deliberate differences", ""]
     if not choices:
         out.append("None.")
-    else:
-        out += ["| scenario | key | clients | Brook | Kafka | why |", "|---|---|---|---|---|---|"]
-        for d in sorted(choices, key=lambda d: (d["scenario"], d["key"])):
+    reasons: dict[str, list[dict]] = {}
+    for d in choices:
+        reasons.setdefault(d["note"], []).append(d)
+    for note, items in reasons.items():
+        out += [f"- {note}", "", "  | scenario | key | clients | Brook | Kafka |",
+                "  |---|---|---|---|---|"]
+        for d in sorted(items, key=lambda d: (d["scenario"], d["key"])):
             vb, vk = diff_view(d["brook"], d["kafka"])
-            out.append(f"| {d['scenario']} | {d['key']} | {', '.join(_short(d['clients']))} | "
-                       f"{_md(vb)} | {_md(vk)} | {d['note']} |")
+            out.append(f"  | {d['scenario']} | {d['key']} | {', '.join(_short(d['clients']))} | "
+                       f"{_md(vb)} | {_md(vk)} |")
+        out.append("")
+    machine = meta["machine"]
+    machine_text = (f"{machine.get('cpus')} CPUs (shared), {machine.get('mem_total_mib')} MiB, "
+                    f"{machine.get('platform')}, Python {machine.get('python')}, load average "
+                    f"{machine.get('loadavg_1m_at_start')} at start") if isinstance(machine, dict) \
+        else str(machine)
     out += ["", "## Run", "",
-            f"- machine: {meta['machine']}",
+            f"- machine: {machine_text}",
             f"- wall time: {meta['seconds']:.0f} s",
             "- regenerate: `make compat` or `.venv/bin/python -m bench.compat` "
             "(raw observations: bench/results/compat-*.json)",

@@ -446,6 +446,14 @@ def error_cases(run: ClientRun) -> None:
             ("create unknown config key",
              f"CreateTopics {run.topic('err-cfg3')} configs={{no.such.config: 1}}",
              lambda: d.create_topic(bs, run.topic("err-cfg3"), 1, {"no.such.config": "1"})),
+            ("create compression.zstd.level=5",
+             f"CreateTopics {run.topic('err-cfg5')} configs={{compression.type: zstd, "
+             "compression.zstd.level: 5}",
+             lambda: d.create_topic(bs, run.topic("err-cfg5"), 1, {
+                 "compression.type": "zstd", "compression.zstd.level": "5"})),
+            ("create remote.storage.enable=false",
+             f"CreateTopics {run.topic('err-cfg6')} configs={{remote.storage.enable: false}}",
+             lambda: d.create_topic(bs, run.topic("err-cfg6"), 1, {"remote.storage.enable": "false"})),
             ("create min.insync.replicas=2 > RF 1",
              f"CreateTopics {run.topic('err-cfg4')} configs={{min.insync.replicas: 2}}",
              lambda: d.create_topic(bs, run.topic("err-cfg4"), 1, {"min.insync.replicas": "2"})),

@@ -68,7 +68,8 @@ def test_reports_render():
     assert "1 bugs" in text and "admin/x" in text
     md = report.markdown(rows, {"clients": ["ck"], "generated": "now", "command": "c", "brook": "b",
                                 "kafka": "4", "parity_config": {}, "machine": {}, "seconds": 1})
-    assert "### B1. admin/x — b" in md and "| errors | 1 same |" in md
+    assert "### B1. Not yet analysed" in md and "**admin/x / b**" in md
+    assert "| errors | 1 same |" in md
 
 
 def test_consumer_groups_tool_output_is_normalised():
