@@ -210,12 +210,21 @@ class QuorumNode:
         """Grow the quorum by one voter: add it as a learner, wait until it has caught up,
         then promote it; returns once the promotion is committed. Leader only."""
         async def grow() -> None:
-            if node_id not in self.configuration.node_ids:
-                await self._change(lambda core: core.add_learner(Member(node_id, address)))
+            await self.add_learner(node_id, address, timeout)
             if node_id in self.configuration.learners:
                 await self._change(lambda core: core.promote_learner(node_id))
 
         await asyncio.wait_for(grow(), timeout)
+
+    async def add_learner(self, node_id: int, address: str, timeout: float = 30.0) -> None:
+        """Let a node follow the log without voting (a KRaft observer, e.g. a broker outside
+        the voter set); returns once the change is committed. Leader only; a no-op for a
+        node that is already a member."""
+        async def add() -> None:
+            if node_id not in self.configuration.node_ids:
+                await self._change(lambda core: core.add_learner(Member(node_id, address)))
+
+        await asyncio.wait_for(add(), timeout)
 
     async def remove_voter(self, node_id: int, timeout: float = 30.0) -> None:
         """Shrink the quorum by one member (voter or learner); returns once committed.

@@ -197,6 +197,27 @@ def test_quorum_grows_from_one_voter_to_three_and_shrinks_back(tmp_path):
     run(scenario())
 
 
+def test_learner_follows_the_log_but_never_leads(tmp_path):
+    async def scenario() -> None:
+        quorum = LocalQuorum(tmp_path, [1, 2])
+        try:
+            voter = await quorum.start(1, quorum.configuration([1]))
+            await quorum.leader()
+            learner = await quorum.start(2, bootstrap=None)
+            await voter.add_learner(2, quorum.addresses[2])
+            await voter.add_learner(2, quorum.addresses[2])  # already a member: nothing to do
+            assert voter.configuration.learners == {2} and voter.configuration.voters == {1}
+            await quorum.propose(b"observed")
+            await quorum.converged([b"observed"])
+            await quorum.kill(1)
+            await asyncio.sleep(3 * OPTIONS.election_timeout_ms / 1000)
+            assert not learner.is_leader and learner.leader.leader_id in (None, 1)
+        finally:
+            await quorum.stop_all()
+
+    run(scenario())
+
+
 def test_health_service_and_bad_requests(tmp_path):
     async def scenario() -> None:
         quorum = LocalQuorum(tmp_path, [1])
