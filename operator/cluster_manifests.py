@@ -131,22 +131,60 @@ def _metadata(name: str, spec: ClusterSpec, owner: Mapping[str, Any]) -> dict[st
     }
 
 
-def broker_properties(spec: ClusterSpec, owner: Mapping[str, Any], config: OperatorConfig) -> str:
-    """server.properties shared by all brokers of the cluster (per-broker values are args)."""
+VOTERS_KEY = "controller.quorum.voters"
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """The key=value lines of a server.properties this module wrote."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def quorum_voters(spec: ClusterSpec, config: OperatorConfig, current: Mapping[str, str] | None) -> str:
+    """controller.quorum.voters: the first min(3, replicas) brokers when the cluster is
+    created, then kept as it is. It only bootstraps the metadata quorum; rewriting it
+    when the cluster grows would give new brokers a quorum the running ones do not
+    share. Brokers beyond the voters join as brokers only."""
+    if current and current.get(VOTERS_KEY):
+        return current[VOTERS_KEY]
     names = ClusterNames(spec.name, spec.namespace)
-    voters = ",".join(
+    return ",".join(
         f"{i}@{names.pod_host(i, config.cluster_domain)}:{CONTROLLER_PORT}" for i in range(spec.voters)
     )
-    internal_rf = min(3, spec.replicas)
+
+
+def voter_ids(voters: str) -> list[int]:
+    return [int(item.split("@", 1)[0]) for item in voters.split(",") if "@" in item]
+
+
+def broker_properties(
+    spec: ClusterSpec,
+    owner: Mapping[str, Any],
+    config: OperatorConfig,
+    current: Mapping[str, str] | None = None,
+) -> str:
+    """server.properties shared by all brokers of the cluster (per-broker values are args).
+
+    current: the properties the cluster runs with now (its ConfigMap), if any.
+    """
+    voters = quorum_voters(spec, config, current)
+    # Internal topics default to what the quorum's brokers can hold; spec.config may
+    # override. Derived from the (fixed) voters, so growing the cluster does not
+    # change the configuration and restart every broker.
+    internal_rf = max(1, len(voter_ids(voters)))
     generated = {
         "cluster.id": cluster_id_for(str(owner["metadata"]["uid"])),
-        "controller.quorum.voters": voters,
+        VOTERS_KEY: voters,
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "log.dirs": LOG_DIRS,
     }
-    # Internal topics default to what the cluster can hold; spec.config may override.
     defaults = {
         "offsets.topic.replication.factor": str(internal_rf),
         "transaction.state.log.replication.factor": str(internal_rf),
@@ -252,14 +290,15 @@ def build_service_account(spec: ClusterSpec, owner: Mapping[str, Any]) -> dict[s
 
 
 def build_config_map(
-    spec: ClusterSpec, owner: Mapping[str, Any], config: OperatorConfig
+    spec: ClusterSpec, owner: Mapping[str, Any], config: OperatorConfig,
+    current: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     names = ClusterNames(spec.name, spec.namespace)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(names.config_map, spec, owner),
-        "data": {CONFIG_FILE: broker_properties(spec, owner, config)},
+        "data": {CONFIG_FILE: broker_properties(spec, owner, config, current)},
     }
 
 
@@ -318,10 +357,11 @@ def build_pdb(spec: ClusterSpec, owner: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_statefulset(
-    spec: ClusterSpec, owner: Mapping[str, Any], config: OperatorConfig
+    spec: ClusterSpec, owner: Mapping[str, Any], config: OperatorConfig,
+    current: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     names = ClusterNames(spec.name, spec.namespace)
-    properties = broker_properties(spec, owner, config)
+    properties = broker_properties(spec, owner, config, current)
     pod_labels = {**_thaw(spec.pod.labels), **common_labels(spec.name)}
     pod_annotations = {**_thaw(spec.pod.annotations), CONFIG_HASH_ANNOTATION: config_hash(properties)}
     resources: dict[str, Any] = {}
@@ -417,14 +457,18 @@ def build_statefulset(
 
 
 def build_cluster_objects(
-    spec: ClusterSpec, owner: Mapping[str, Any], config: OperatorConfig
+    spec: ClusterSpec, owner: Mapping[str, Any], config: OperatorConfig,
+    current: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every object of the cluster, in the order they are applied."""
+    """Every object of the cluster, in the order they are applied.
+
+    current: the properties in the cluster's ConfigMap now (None when it has none yet).
+    """
     return [
         build_service_account(spec, owner),
-        build_config_map(spec, owner, config),
+        build_config_map(spec, owner, config, current),
         build_headless_service(spec, owner),
         build_bootstrap_service(spec, owner),
         build_pdb(spec, owner),
-        build_statefulset(spec, owner, config),
+        build_statefulset(spec, owner, config, current),
     ]

@@ -20,6 +20,7 @@ class ClusterObservation:
     cluster_id: str | None = None
     apply_error: str | None = None  # the API server refused an object
     spec_error: str | None = None  # the spec cannot be reconciled
+    scale_refusal: str | None = None  # a scale-down that would lose replicas
     warnings: tuple[str, ...] = ()
     paused: bool = False
 
@@ -29,6 +30,8 @@ def _ready_condition(desired: int, obs: ClusterObservation) -> Condition:
         return Condition.false(READY, "InvalidSpec", obs.spec_error)
     if obs.apply_error:
         return Condition.false(READY, "ApplyFailed", obs.apply_error)
+    if obs.scale_refusal:
+        return Condition.false(READY, "ScaleDownRefused", obs.scale_refusal)
     sts = obs.statefulset
     if sts is None:
         return Condition.false(READY, "Creating", "the broker StatefulSet does not exist yet")

@@ -9,6 +9,7 @@ function, so a missed event or a drifted object is corrected on the next tick.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import defaultdict
@@ -19,7 +20,14 @@ import kopf
 
 from brook.operator import kopf_settings
 from brook.operator.annotations import deletion_policy, is_paused
-from brook.operator.cluster_manifests import ClusterNames, build_cluster_objects
+from brook.operator.cluster_manifests import (
+    ClusterNames,
+    build_cluster_objects,
+    parse_properties,
+    quorum_voters,
+    voter_ids,
+)
+from brook.operator.cluster_scaling import ScaleDecision, decide_scale
 from brook.operator.cluster_spec import SpecError, parse_cluster
 from brook.operator.cluster_status import ClusterObservation, compute_cluster_status
 from brook.operator.conditions import paused_status
@@ -28,6 +36,7 @@ from brook.operator.constants import (
     CLUSTER_KIND,
     CLUSTER_LABEL,
     CLUSTER_PLURAL,
+    CONFIG_FILE,
     FIELD_MANAGER,
     GROUP,
     TOPIC_KIND,
@@ -108,8 +117,14 @@ def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> Non
             _cluster_status(body, ClusterObservation(statefulset=sts, spec_error=str(exc)))
             return
         names = ClusterNames(parsed.spec.name, parsed.spec.namespace)
+        existing = kube.get_statefulset(names.namespace, names.statefulset)
+        config_map = kube.get_config_map(names.namespace, names.config_map)
+        current = parse_properties(((config_map or {}).get("data") or {}).get(CONFIG_FILE, "")) or None
+        voters = voter_ids(quorum_voters(parsed.spec, CONFIG, current))
+        decision = _scale_decision(parsed.spec, existing, voters, logger)
+        spec = dataclasses.replace(parsed.spec, replicas=decision.replicas)
         try:
-            for obj in build_cluster_objects(parsed.spec, body, CONFIG):
+            for obj in build_cluster_objects(spec, body, CONFIG, current):
                 kube.apply(obj)
         except KubeError as exc:
             sts = kube.get_statefulset(names.namespace, names.statefulset)
@@ -132,8 +147,28 @@ def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> Non
             body,
             ClusterObservation(statefulset=sts, controller=controller,
                                cluster_id=cluster_id or previous.get("clusterId"),
-                               warnings=parsed.warnings),
+                               warnings=parsed.warnings, scale_refusal=decision.refusal),
         )
+
+
+def _scale_decision(spec, existing: dict[str, Any] | None, voters: list[int], logger) -> ScaleDecision:
+    current = ((existing or {}).get("spec") or {}).get("replicas")
+    if current is None or spec.replicas >= current:
+        return decide_scale(current, spec.replicas, {})
+    if set(range(spec.replicas, current)) & set(voters):
+        return decide_scale(current, spec.replicas, {}, voters=voters)
+    replicas = None
+    if int(((existing or {}).get("status") or {}).get("readyReplicas") or 0) > 0:
+        try:
+            admin = KafkaAdmin(_bootstrap(spec.namespace, spec.name), timeout=CONFIG.admin_timeout_seconds)
+            replicas = admin.partition_replicas()
+        except AdminError as exc:
+            logger.warning(f"cannot check the scale-down: {exc}")
+    decision = decide_scale(current, spec.replicas, replicas, volumes_kept=not spec.storage.delete_claim,
+                            voters=voters)
+    if decision.refusal:
+        logger.warning(decision.refusal)
+    return decision
 
 
 @kopf.on.resume(GROUP, VERSION, CLUSTER_PLURAL)
@@ -169,6 +204,9 @@ def statefulset_event(body, namespace, logger, **_: Any) -> None:
         except SpecError:
             return  # the cluster's own handler reports it
         previous = owner.get("status") or {}
+        ready = next((c for c in previous.get("conditions") or [] if c.get("type") == "Ready"), {})
+        if ready.get("reason") == "ScaleDownRefused":
+            return  # the cluster's own reconcile owns that verdict
         _cluster_status(
             owner,
             ClusterObservation(statefulset=dict(body), controller=previous.get("controller"),

@@ -120,6 +120,14 @@ class KafkaAdmin:
         controller = md.controller_id if md.controller_id is not None and md.controller_id >= 0 else None
         return ClusterInfo(md.cluster_id, controller, len(md.brokers))
 
+    def partition_replicas(self) -> dict[str, list[int]]:
+        """Replica node ids of every partition of every topic ("topic-partition" keys)."""
+        try:
+            md = self._client.list_topics(timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise _to_admin_error(exc, f"metadata from {self.bootstrap_servers}") from exc
+        return _partition_replicas(md)
+
     def describe_topic(self, name: str) -> ObservedTopic | None:
         """The topic's partitions, replication factor and configs; None when absent."""
         try:
@@ -191,3 +199,12 @@ class KafkaAdmin:
                 return False
             raise
         return True
+
+
+def _partition_replicas(md) -> dict[str, list[int]]:
+    return {
+        f"{name}-{pid}": list(p.replicas)
+        for name, topic in md.topics.items()
+        if topic.error is None
+        for pid, p in topic.partitions.items()
+    }

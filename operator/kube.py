@@ -105,6 +105,14 @@ class Kube:
                 return None
             raise KubeError(exc.status, f"StatefulSet {name}: {_message(exc)}") from exc
 
+    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._dict(self.core.read_namespaced_config_map(name, namespace))
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise KubeError(exc.status, f"ConfigMap {name}: {_message(exc)}") from exc
+
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)

@@ -100,18 +100,27 @@ def test_cluster_objects_field_by_field_and_ready(harness, namespace):
                              "--timeout=5s")
     assert "condition met" in result.stdout
 
+    # The three brokers are the metadata quorum's voters: none of them may be scaled away.
+    harness.kubectl("-n", namespace, "scale", "kafkacluster/events", "--replicas=2")
+    refused = harness.wait_condition(path, "False", "ScaleDownRefused", timeout=30, namespace=namespace)
+    assert "are metadata quorum voters" in harness.condition(refused)["message"]
+    assert api.get(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/events-broker")["spec"]["replicas"] == 3
 
-def test_scale_config_change_rolls_and_delete_collects(harness, namespace):
+
+def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     api = harness.api
     harness.create(kafka_cluster("roll", namespace, replicas=1))
     path = harness.custom(namespace, "kafkaclusters", "roll")
     harness.wait_condition(path, "True", timeout=90, namespace=namespace)
     pod0 = api.get(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")
 
-    # Scale through the scale subresource, as `kubectl scale` does.
+    # Scale through the scale subresource, as `kubectl scale` does. The quorum's voters
+    # are fixed at creation, so growing changes no configuration and restarts nothing.
     harness.kubectl("-n", namespace, "scale", "kafkacluster/roll", "--replicas=2")
     ready = harness.wait_condition(path, "True", timeout=90, namespace=namespace)
     assert ready["status"]["readyReplicas"] == 2
+    assert api.get(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")["metadata"]["uid"] == \
+        pod0["metadata"]["uid"]
 
     # A config change changes the config hash: the StatefulSet controller rolls the pods.
     api.merge_patch(path, {"spec": {"config": {"log.retention.hours": "1"}}})
@@ -123,6 +132,13 @@ def test_scale_config_change_rolls_and_delete_collects(harness, namespace):
     harness.wait_condition(path, "True", "BrokersReady", timeout=90, namespace=namespace)
     cm = api.get(f"/api/v1/namespaces/{namespace}/configmaps/roll-config")
     assert "log.retention.hours=1" in cm["data"]["server.properties"]
+
+    # Scale down: broker 1 holds no replica, so it may go.
+    harness.kubectl("-n", namespace, "scale", "kafkacluster/roll", "--replicas=1")
+    wait_for(lambda: api.get(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/roll-broker")
+             ["spec"]["replicas"] == 1, 30, "StatefulSet scaled down")
+    ready = harness.wait_condition(path, "True", "BrokersReady", timeout=90, namespace=namespace)
+    assert ready["status"]["replicas"] == 1
 
     # Someone edits an owned field: the operator's next resync restores it.
     sts_path = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/roll-broker"
@@ -137,7 +153,7 @@ def test_scale_config_change_rolls_and_delete_collects(harness, namespace):
             api.get_or_none(f"/api/v1/namespaces/{namespace}/services/roll-bootstrap") is None
     wait_for(collected, 60, "owned objects garbage-collected")
     # deleteClaim defaults to false: the volumes (and the data) stay.
-    assert len(api.items(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")) == 2
+    assert len(api.items(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")) == 2  # both kept
 
 
 def test_warning_condition_and_pause(harness, namespace):

@@ -35,6 +35,13 @@ def test_topic_lifecycle_with_produce_and_consume(harness, namespace, cluster):
     assert described["configs"]["retention.ms"] == "604800000"
     assert described["configs"]["min.insync.replicas"] == "1"
 
+    # The cluster's status names the active controller, asked through the Admin API.
+    kc = wait_for(lambda: (o := api.get(harness.custom(namespace, "kafkaclusters", "events")))
+                  ["status"].get("controller") is not None and o, 30, "status.controller")
+    assert kc["status"]["controller"] == 0 and kc["status"]["clusterId"]
+    row = harness.kubectl("-n", namespace, "get", "bkc", "events", "--no-headers").stdout.split()
+    assert row[1:5] == ["1", "1", "0", "True"]
+
     # Applications use the bootstrap Service name, nothing else.
     assert harness.kafka(namespace, "events-bootstrap:9092", "produce", "orders", "20") == {"produced": 20}
     values = harness.kafka(namespace, "events-bootstrap:9092", "consume", "orders", "20")["values"]

@@ -168,3 +168,20 @@ def test_cluster_domain():
 def test_cluster_id_is_stable(uid):
     assert cluster_id_for(uid) == cluster_id_for(uid)
     assert len(cluster_id_for(uid)) == 22
+
+
+def test_quorum_voters_are_fixed_once_the_cluster_exists():
+    created = props(broker_properties(spec(replicas=1), OWNER, CONFIG))
+    grown = props(broker_properties(spec(replicas=3), OWNER, CONFIG, current=created))
+    assert grown["controller.quorum.voters"] == created["controller.quorum.voters"]
+    assert grown["offsets.topic.replication.factor"] == "1"  # from the voters: no restart on growth
+    assert grown == created
+    fresh = props(broker_properties(spec(replicas=3), OWNER, CONFIG))
+    assert len(fresh["controller.quorum.voters"].split(",")) == 3
+
+
+def test_parse_properties_round_trip():
+    from brook.operator.cluster_manifests import parse_properties, voter_ids
+
+    p = parse_properties(broker_properties(spec(replicas=4), OWNER, CONFIG))
+    assert voter_ids(p["controller.quorum.voters"]) == [0, 1, 2]

@@ -85,3 +85,9 @@ def test_paused_status_keeps_generation_and_ready():
 def test_render_truncates_long_messages():
     (c,) = render_conditions([Condition.false("Ready", "X", "m" * 40000)], None, 1, T0)
     assert len(c["message"]) == 32768
+
+
+def test_scale_down_refusal_wins_over_progress():
+    s = compute_cluster_status(cluster(replicas=2), ClusterObservation(statefulset=sts(), scale_refusal="no"),
+                               "d", T0)
+    assert (ready_of(s)["reason"], ready_of(s)["message"]) == ("ScaleDownRefused", "no")

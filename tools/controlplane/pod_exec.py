@@ -58,9 +58,8 @@ def main(argv: list[str]) -> int:
     mounts = sorted(spec.get("mounts", []), key=lambda m: len(Path(m["target"]).parts))
     handles = [os.open(m["source"], os.O_PATH) for m in mounts]
     is_dir = [os.path.isdir(m["source"]) for m in mounts]
+    hosts = os.open(spec["hosts"], os.O_PATH) if spec.get("hosts") else None
     scratch.mkdir(parents=True, exist_ok=True)
-    if spec.get("hosts"):
-        bind(os.open(spec["hosts"], os.O_PATH), Path("/etc/hosts"))
     for mount, fd, directory in zip(mounts, handles, is_dir, strict=True):
         target = Path(mount["target"])
         if directory:
@@ -72,6 +71,10 @@ def main(argv: list[str]) -> int:
         bind(fd, target)
         if mount.get("readOnly"):
             run("mount", "-o", "remount,bind,ro", str(target))
+    # Last: a volume at a path that did not exist overlays its parent (/etc for
+    # /etc/brook), which would hide a hosts file bound earlier.
+    if hosts is not None:
+        bind(hosts, Path("/etc/hosts"))
     if spec.get("readOnlyRoot"):
         # Best effort: some sandboxes refuse to remount /; the pod runner logs it.
         result = subprocess.run(["mount", "-o", "remount,bind,ro", "/"], capture_output=True, text=True)
