@@ -8,7 +8,7 @@ import time
 import pytest
 from kubeapi import wait_for
 
-from .conftest import kafka_cluster, topic
+from .conftest import ROOT, kafka_cluster, topic
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -148,3 +148,25 @@ def test_deletion_never_stuck(harness, namespace):
     assert time.monotonic() - started >= 5
     events = api.items(f"/api/v1/namespaces/{namespace}/events")
     assert any(e.get("reason") == "TopicDeletionAbandoned" for e in events), [e.get("reason") for e in events]
+
+
+def test_design_example_replicated(harness, namespace):
+    """DESIGN.md's cluster and topic, from examples/: three brokers, RF 3, min ISR 2."""
+    api = harness.api
+    for name in ("kafkacluster.yaml", "topic.yaml"):
+        harness.kubectl("-n", namespace, "apply", "-f", str(ROOT / "examples" / name))
+    harness.wait_condition(harness.custom(namespace, "kafkaclusters", "events"), "True", "BrokersReady",
+                           timeout=120, namespace=namespace)
+    obj = harness.wait_condition(harness.custom(namespace, "topics", "orders"), "True", "TopicReady",
+                                 timeout=60, namespace=namespace)
+    assert obj["status"]["partitions"] == 12 and obj["status"]["replicationFactor"] == 3
+    described = harness.kafka(namespace, "events-bootstrap:9092", "describe", "orders")
+    assert described["partitions"] == 12 and described["replication"] == 3
+    assert described["configs"]["min.insync.replicas"] == "2"
+    assert harness.kafka(namespace, "events-bootstrap:9092", "produce", "orders", "50") == {"produced": 50}
+    values = harness.kafka(namespace, "events-bootstrap:9092", "consume", "orders", "50")["values"]
+    assert len(values) == 50
+    kc = api.get(harness.custom(namespace, "kafkaclusters", "events"))
+    wait_for(lambda: api.get(harness.custom(namespace, "kafkaclusters", "events"))["status"].get("controller")
+             in (0, 1, 2), 30, "the active controller is one of the voters")
+    assert kc["status"]["readyReplicas"] == 3
