@@ -41,7 +41,7 @@ from .raft.voters import parse_quorum_voters
 from .replication.manager import ReplicaManager
 from .storage import segment_swap
 from .storage.log_manager import LogManager
-from .topic_config import log_config_for
+from .topic_config import effective_configs, log_config_for
 from .topics import TopicInfo, TopicsView
 
 log = logging.getLogger("brook.broker")
@@ -140,6 +140,7 @@ class Broker:
         self._grpc_server: grpc.aio.Server | None = None
         self._background: list[asyncio.Task] = []
         self._unfenced = asyncio.Event()
+        self._auto_creating: set[str] = set()
 
     # -- identity -------------------------------------------------------------------------
     def _load_identity(self) -> str:
@@ -235,6 +236,13 @@ class Broker:
         configs = self.metadata.image.topic_configs(topic)
         return int(configs.get("min.insync.replicas", self.config.get("min.insync.replicas")))
 
+    def _apply_topic_settings(self, partition: Partition) -> None:
+        """Settings a partition checks on every produce, from the topic's effective configs."""
+        eff = effective_configs(self.metadata.image.topic_configs(partition.topic), self.config)
+        partition.min_insync_replicas = int(eff["min.insync.replicas"])
+        partition.timestamp_bounds = (int(eff["message.timestamp.before.max.ms"]),
+                                      int(eff["message.timestamp.after.max.ms"]))
+
     def local_partition(self, topic: str, index: int) -> Partition:
         """The partition's local replica, opened or created on first use."""
         key = (topic, index)
@@ -246,6 +254,7 @@ class Broker:
             partition_log.update_config(config)
             partition = Partition(topic, index, partition_log, config,
                                   self.min_insync_replicas(topic))
+            self._apply_topic_settings(partition)
             self.partitions[key] = partition
         return partition
 
@@ -295,7 +304,7 @@ class Broker:
                 for (topic, _), partition in self.partitions.items():
                     if topic == name:
                         partition.config = config
-                        partition.min_insync_replicas = self.min_insync_replicas(name)
+                        self._apply_topic_settings(partition)
         for topic, index in sorted(delta.changed_partitions):
             state = image.partition(topic, index)
             if state is None:
@@ -314,6 +323,28 @@ class Broker:
             raise TopicOperationError(item["error_code"], item.get("error_message"))
         await self.wait_for_metadata(lambda image: name in image.topics)
         return self.registry.get(name)
+
+    def auto_create(self, name: str) -> None:
+        """Create a topic a client asked for (auto.create.topics.enable), in the background."""
+        if name in self._auto_creating:
+            return
+
+        async def create() -> None:
+            try:
+                if name == OFFSETS_TOPIC:  # with its own settings, as Kafka does
+                    await self.group_coordinator.create_offsets_topic()
+                else:
+                    await self.create_topic(name, -1, {})
+            except TopicOperationError as exc:
+                if exc.error_code != ErrorCode.topic_already_exists:
+                    log.warning("auto-creating topic %s failed: %s", name, exc)
+            except Exception as exc:
+                log.warning("auto-creating topic %s failed: %s", name, exc)
+            finally:
+                self._auto_creating.discard(name)
+
+        self._auto_creating.add(name)
+        asyncio.create_task(create(), name=f"auto-create-{name}")
 
     async def wait_for_metadata(self, predicate, timeout: float = 10.0) -> bool:
         """Wait until this broker's image satisfies `predicate` (after a controller change)."""

@@ -41,6 +41,8 @@ class Partition:
         self.log = log
         self.config = config
         self.min_insync_replicas = min_insync_replicas
+        # message.timestamp.before.max.ms / after.max.ms (CreateTime topics only)
+        self.timestamp_bounds: tuple[int, int] = (2**63 - 1, 3_600_000)
         self.leader_epoch = -1
         self.partition_epoch = -1
         self.leader_id = -1
@@ -187,6 +189,17 @@ class Partition:
                     message=f"The record batch size {header.size} bytes exceeds the maximum "
                     f"allowed batch size configured ({max_bytes}) for {self.topic}-{self.index}",
                 )
+        if self.config.message_timestamp_type == "CreateTime":
+            before, after = self.timestamp_bounds
+            for header in headers:
+                if header.max_timestamp > now_ms + after or (
+                        header.base_timestamp >= 0 and header.base_timestamp < now_ms - before):
+                    return AppendOutcome(
+                        ErrorCode.invalid_timestamp,
+                        message=f"Timestamp {header.max_timestamp} of a batch for "
+                        f"{self.topic}-{self.index} is out of range: it must be within "
+                        f"[{now_ms - before if before < now_ms else 0}, {now_ms + after}] "
+                        "(message.timestamp.before.max.ms / message.timestamp.after.max.ms)")
         if len(data) > self.config.segment_bytes:
             return AppendOutcome(
                 ErrorCode.record_list_too_large,

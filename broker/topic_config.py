@@ -47,6 +47,9 @@ TOPIC_CONFIG_KEYS: dict[str, TopicConfigKey] = {
         _key("cleanup.policy", LIST, "log.cleanup.policy", choices=CLEANUP_POLICIES,
              doc="delete and/or compact"),
         _key("compression.type", STRING, "compression.type", choices=COMPRESSION_TYPES),
+        _key("compression.gzip.level", INT, "compression.gzip.level", -1, 9),
+        _key("compression.lz4.level", INT, "compression.lz4.level", 1, 17),
+        _key("compression.zstd.level", INT, "compression.zstd.level", -131072, 22),
         _key("delete.retention.ms", LONG, "log.cleaner.delete.retention.ms", 0),
         _key("file.delete.delay.ms", LONG, "log.segment.delete.delay.ms", 0),
         _key("flush.messages", LONG, "log.flush.interval.messages", 1),
@@ -125,6 +128,9 @@ def validate_value(name: str, value: str | None) -> str:
         if key.kind != DOUBLE and not -limit - 1 <= number <= limit:
             raise InvalidConfigError(f"Invalid value {value} for configuration {name}: "
                                      "Not a number of type " + ("INT" if key.kind == INT else "LONG"))
+        if name == "compression.gzip.level" and number == 0:
+            raise InvalidConfigError(f"Invalid value {value} for configuration {name}: "
+                                     "Value must be -1 or between 1 and 9")
         if key.minimum is not None and number < key.minimum:
             raise InvalidConfigError(f"Invalid value {value} for configuration {name}: "
                                      f"Value must be at least {_num(key.minimum)}")

@@ -89,8 +89,11 @@ def broker_config_entries(broker, synonyms: bool, keys=None) -> list[dict]:
         if keys is not None and name not in keys:
             continue
         explicit = name in broker.config.explicit
-        source = STATIC_BROKER_CONFIG if explicit else DEFAULT_CONFIG
         value = _broker_value(broker.config.get(name))
+        if name == "broker.id":  # node.id's synonym: Kafka reports the node id under both
+            explicit = explicit or "node.id" in broker.config.explicit
+            value = str(broker.node_id)
+        source = STATIC_BROKER_CONFIG if explicit else DEFAULT_CONFIG
         entries.append({"name": name, "value": value, "read_only": True, "config_source": source,
                         "is_sensitive": name in _SENSITIVE,
                         "synonyms": [{"name": name, "value": value, "source": source}]

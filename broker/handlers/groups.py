@@ -21,9 +21,10 @@ FIND_COORDINATOR, JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 10, 11, 12, 1
 DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS = 15, 16, 42
 
 KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION, KEY_TYPE_SHARE = 0, 1, 2
-# DescribeGroups: authorized operations when the client asks (READ, DELETE, DESCRIBE);
-# Brook has no ACLs, so everything a group supports is allowed.
-GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
+# DescribeGroups: authorized operations when the client asks. Brook has no ACLs, so
+# everything a group supports is allowed: READ, DELETE, DESCRIBE, and (as in Kafka 4,
+# where groups have configs) DESCRIBE_CONFIGS and ALTER_CONFIGS.
+GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
 OPERATIONS_NOT_REQUESTED = -(2**31)
 CLASSIC_GROUP_TYPE = "classic"
 

@@ -7,8 +7,6 @@ import uuid
 
 from kio.schema.errors import ErrorCode
 
-from ..broker import TopicOperationError
-from ..groups.placement import OFFSETS_TOPIC
 from ..topic_names import topic_name_problem
 from .registry import api
 
@@ -72,18 +70,9 @@ async def _lookup(broker, item, allow_auto: bool) -> dict:
     if topic_name_problem(name):
         return missing_topic(name, None, ErrorCode.invalid_topic_exception)
     if allow_auto and broker.config.auto_create_topics:
-        try:
-            if name == OFFSETS_TOPIC:  # created with its own config, as Kafka does
-                await broker.group_coordinator.create_offsets_topic()
-            else:
-                await broker.create_topic(name, -1, {})
-        except TopicOperationError as exc:
-            if exc.error_code != ErrorCode.topic_already_exists:
-                return missing_topic(name, None, ErrorCode(exc.error_code))
-        topic = broker.metadata.image.topics.get(name)
-        if topic is not None:
-            return topic_entry(broker, topic)
-        return missing_topic(name, None, ErrorCode.leader_not_available)
+        # As Kafka 4 does: ask the controller to create it and answer "unknown" now; the
+        # client's next Metadata request (it retries) finds the topic with its leaders.
+        broker.auto_create(name)
     return missing_topic(name, None, ErrorCode.unknown_topic_or_partition)
 
 

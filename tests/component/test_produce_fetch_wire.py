@@ -164,3 +164,16 @@ def test_control_and_transactional_batches_from_clients_are_refused(broker, topi
                            base_sequence=0, is_transactional=True)
         assert produce(c, topic_name, txn).error_code == ErrorCode.invalid_txn_state
         assert fetch(c, topic_name, 0).high_watermark == 0
+
+
+def test_timestamps_beyond_message_timestamp_after_max_ms_are_refused(broker, topic_name):
+    import time as _time
+
+    from brook.broker.records import Record, encode_batch
+
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name, message_timestamp_after_max_ms=60_000)
+        future = int(_time.time() * 1000) + 3_600_000
+        late = encode_batch([Record(0, future, b"k", b"v", [])])
+        assert produce(c, topic_name, late).error_code == ErrorCode.invalid_timestamp
+        assert fetch(c, topic_name, 0).high_watermark == 0
