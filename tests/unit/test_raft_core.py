@@ -65,10 +65,11 @@ class Cluster:
             self.in_flight.append(response)
         self.applied[core.node_id].extend(ready.committed)
 
-    def deliver(self, limit: int = 10_000) -> None:
-        """Deliver messages (and the messages they cause) until the network is quiet."""
+    def deliver(self, limit: int = 10_000, until=lambda: False) -> None:
+        """Deliver messages (and the messages they cause) until the network is quiet,
+        or until `until()` holds after a delivery."""
         for _ in range(limit):
-            if not self.in_flight:
+            if not self.in_flight or until():
                 return
             message = self.in_flight.pop(0)
             core = self.nodes.get(message.recipient)
@@ -424,3 +425,65 @@ def test_voter_removed_by_an_uncommitted_change_still_campaigns_after_a_restart(
     assert core.commit_index == 3 and core.role is Role.FOLLOWER  # removal committed: steps down
     core.tick(core.next_deadline())
     assert core.role is Role.FOLLOWER  # and never campaigns again
+
+
+def test_figure_8_history_never_commits_an_entry_that_a_later_leader_overwrites():
+    """The Raft paper's Figure 8, end to end: S1 re-elected in term 3 gets its old term-1
+    entry onto a majority and crashes before its own entry follows; S5 (holding a term-2
+    entry at that index) then wins and overwrites it. Safe only because S1 never
+    committed the old entry by counting replicas (§5.4.2)."""
+    one_at_a_time = RaftOptions(election_timeout_ms=100, heartbeat_interval_ms=20,
+                                max_entries_per_append=1)
+    cluster = Cluster(voters=(1, 2, 3, 4, 5), options=one_at_a_time)
+    nodes = cluster.nodes
+
+    def campaign(node_id: int, reachable: set[int]) -> None:
+        cluster.blocked = {frozenset((a, b)) for a in cluster.stores for b in cluster.stores
+                           if a != b and not {a, b} <= reachable}
+        cluster.now += 10 * OPTIONS.election_timeout_ms  # everyone's leader contact is stale
+        for _ in range(5):
+            nodes[node_id].tick(cluster.now)
+            cluster._drain(nodes[node_id])
+            cluster.deliver(until=lambda: nodes[node_id].is_leader)
+            if nodes[node_id].is_leader:
+                return
+            cluster.now += 2 * OPTIONS.election_timeout_ms
+        raise AssertionError(f"S{node_id} did not win")
+
+    def applied_by_index() -> dict[int, set[Entry]]:
+        seen: dict[int, set[Entry]] = {}
+        for entries in cluster.applied.values():
+            for entry in entries:
+                seen.setdefault(entry.index, set()).add(entry)
+        return seen
+
+    campaign(1, {1, 2, 3, 4, 5})
+    cluster.deliver()  # term 1: S1 leads, everyone holds its LEADER_CHANGE entry (index 1)
+    cluster.blocked = {frozenset((1, n)) for n in (3, 4, 5)}
+    nodes[1].propose(b"A")  # index 2, term 1: reaches S2 only
+    cluster._drain(nodes[1])
+    cluster.deliver()
+    cluster.crash(1)
+
+    campaign(5, {3, 4, 5})  # term 2: S5 wins with S3 and S4 ...
+    cluster.in_flight.clear()  # ... and its entry at index 2 (term 2) never leaves it
+    cluster.crash(5)
+
+    cluster.start(1)
+    campaign(1, {1, 2, 3})  # term 3: S1 again; it sends index 2 (term 1) to S3, one at a time
+    s3 = nodes[3]
+    cluster.deliver(until=lambda: nodes[1].match_index(3) == 2)  # S3 acknowledged index 2
+    assert s3.log.entry(2).data == b"A" and s3.log.last_index == 2
+    assert nodes[1].match_index(2) == 3  # so index 2 (term 1) is on S1, S2, S3: a majority
+    commit_before_crash = nodes[1].commit_index
+    cluster._drain(nodes[1])
+    cluster.crash(1)  # before its term-3 entry reaches S3
+    cluster.in_flight.clear()
+    assert commit_before_crash < 2
+
+    cluster.start(5)
+    campaign(5, {3, 4, 5})  # term 4: S5's last entry (term 2) beats S3's and S4's
+    cluster.advance(100)
+    assert nodes[3].log.term_at(2) == 2  # A was overwritten ...
+    for index, entries in applied_by_index().items():  # ... and no node ever applied it
+        assert len(entries) == 1, (index, entries)

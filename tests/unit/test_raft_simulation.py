@@ -23,9 +23,10 @@ import heapq
 import os
 import random
 import time
+import types
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -45,7 +46,7 @@ from brook.broker.raft.ready import AppendLog
 
 ELECTION_MS = 100
 OPTIONS = dict(election_timeout_ms=ELECTION_MS, heartbeat_interval_ms=25,
-               max_entries_per_append=4, max_bytes_per_append=200, snapshot_chunk_bytes=24)
+               max_bytes_per_append=200, snapshot_chunk_bytes=24)
 LIVENESS_BOUND_MS = 60 * ELECTION_MS
 
 
@@ -62,12 +63,16 @@ class Profile:
     chaos_ms: int
     loss: float
     duplicate: float
-    slow: float
+    latency: tuple[int, int]  # usual one-way delay range (ms)
+    slow: float               # share of messages delayed up to several election timeouts
     action_weights: dict[str, int]
     snapshot_threshold: int
+    batch: int  # entries per AppendRequest: 1 lets old entries reach a majority alone (§5.4.2)
 
     @classmethod
     def draw(cls, rng: random.Random, chaos_ms: int) -> Profile:
+        if rng.random() < 0.25:
+            return cls.leader_churn(rng, chaos_ms)
         nodes = rng.choice((3, 3, 4, 5))
         return cls(
             nodes=nodes,
@@ -75,13 +80,29 @@ class Profile:
             chaos_ms=chaos_ms,
             loss=rng.choice((0.0, 0.02, 0.1, 0.25)),
             duplicate=rng.choice((0.0, 0.02, 0.1)),
+            latency=rng.choice(((1, 8), (1, 30), (2, 80))),
             slow=rng.choice((0.0, 0.05, 0.2)),
             action_weights={
                 "propose": 12, "crash": rng.choice((0, 1, 3)), "restart": 3,
+                "crash_leader": rng.choice((0, 1, 3)),
                 "partition": rng.choice((0, 1, 3)), "heal": 2,
                 "membership": rng.choice((0, 2, 5)), "compact": 1,
             },
             snapshot_threshold=rng.choice((0, 5, 20)),
+            batch=rng.choice((1, 2, 4)),
+        )
+
+    @classmethod
+    def leader_churn(cls, rng: random.Random, chaos_ms: int) -> Profile:
+        """Five voters and short-lived leaders that append, then crash or get cut off:
+        the histories (like the Raft paper's Figure 8) where old-term entries reach a
+        majority before the new leader's own entry does."""
+        return cls(
+            nodes=5, initial_voters=5, chaos_ms=chaos_ms, loss=rng.choice((0.0, 0.05)),
+            duplicate=0.0, latency=rng.choice(((1, 8), (1, 30))), slow=rng.choice((0.0, 0.1)),
+            action_weights={"propose": 10, "crash_leader": 6, "restart": 8, "partition": 3,
+                            "heal": 3, "compact": 1},
+            snapshot_threshold=rng.choice((0, 20)), batch=1,
         )
 
 
@@ -180,28 +201,22 @@ def decode_state(data: bytes) -> tuple[int, int]:
     return int(index), int(digest)
 
 
-@dataclass(order=True)
-class _Event:
-    time: int
-    seq: int
-    kind: str = field(compare=False)
-    payload: object = field(compare=False, default=None)
-
-
 class Simulation:
     def __init__(self, seed: int, chaos_ms: int = 1500, trace_size: int = 150) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.profile = Profile.draw(self.rng, chaos_ms)
-        self.options = RaftOptions(**OPTIONS, snapshot_threshold=self.profile.snapshot_threshold)
+        self.options = RaftOptions(**OPTIONS, snapshot_threshold=self.profile.snapshot_threshold,
+                                   max_entries_per_append=self.profile.batch)
         self.checker = SafetyChecker()
         self.now = 0
         self._seq = 0
-        self._events: list[_Event] = []
+        self._events: list[tuple[int, int, str, object]] = []  # (time, seq, kind, payload)
         self.trace: deque[tuple] = deque(maxlen=trace_size)
         self.groups: dict[int, int] = {}
         self.loss, self.duplicate, self.slow = (self.profile.loss, self.profile.duplicate,
                                                 self.profile.slow)
+        self.latency = self.profile.latency
         self._proposals = 0
         self.chaos_on = True
         ids = list(range(1, self.profile.nodes + 1))
@@ -253,14 +268,13 @@ class Simulation:
 
     def _run_until(self, end: int, stop=lambda: False) -> None:
         events = self._events
-        while events and events[0].time <= end and not stop():
-            event = heapq.heappop(events)
-            self.now = event.time
-            getattr(self, "_on_" + event.kind)(event.payload)
+        while events and events[0][0] <= end and not stop():
+            self.now, _, kind, payload = heapq.heappop(events)
+            getattr(self, "_on_" + kind)(payload)
 
     def _schedule(self, delay: int, kind: str, payload: object = None) -> None:
         self._seq += 1
-        heapq.heappush(self._events, _Event(self.now + delay, self._seq, kind, payload))
+        heapq.heappush(self._events, (self.now + delay, self._seq, kind, payload))
 
     # --- nodes ----------------------------------------------------------------------
 
@@ -339,7 +353,8 @@ class Simulation:
             return
         copies = 2 if rng.random() < self.duplicate else 1
         for _ in range(copies):
-            delay = rng.randrange(20, 150) if rng.random() < self.slow else rng.randrange(1, 8)
+            delay = (rng.randrange(20, 4 * ELECTION_MS) if rng.random() < self.slow
+                     else rng.randrange(*self.latency))
             self._schedule(delay, "deliver", message)
 
     def _on_deliver(self, message: Message) -> None:
@@ -368,24 +383,35 @@ class Simulation:
         return max(leaders, key=lambda n: n.core.term) if leaders else None
 
     def _chaos_propose(self) -> None:
-        live = self._live()
-        leader = self._leader()
-        node = leader if leader is not None and self.rng.random() < 0.8 else (
-            self.rng.choice(live) if live else None)
+        # Any node that believes it leads, so deposed leaders grow divergent tails too.
+        leaders = [n for n in self._live() if n.core.role is Role.LEADER]
+        node = self.rng.choice(leaders or self._live() or [None])
         if node is None:
             return
-        self._proposals += 1
-        try:
-            index = node.core.propose(b"cmd-%d" % self._proposals)
-        except NotLeader:
-            return
-        self.trace.append((self.now, "propose", (node.node_id, index)))
+        for _ in range(self.rng.choice((1, 1, 2, 4))):
+            self._proposals += 1
+            try:
+                index = node.core.propose(b"cmd-%d" % self._proposals)
+            except NotLeader:
+                return
+            self.trace.append((self.now, "propose", (node.node_id, index)))
         self._after_input(node, None)
 
     def _chaos_crash(self) -> None:
         live = self._live()
         if live:
             self._crash(self.rng.choice(live))
+
+    def _chaos_crash_leader(self) -> None:
+        """Crash a leader soon after it appended, while its entries are half replicated."""
+        leader = self._leader()
+        if leader is not None:
+            self._chaos_propose()
+            self._schedule(self.rng.randrange(1, 15), "crash_node", leader.node_id)
+
+    def _on_crash_node(self, node_id: int) -> None:
+        if self.chaos_on and self.nodes[node_id].core is not None:
+            self._crash(self.nodes[node_id])
 
     def _chaos_restart(self) -> None:
         crashed = [n for n in self.nodes.values() if n.core is None]
@@ -446,7 +472,8 @@ class Simulation:
         self.groups = {}
         self.chaos_on = False
         self.loss = self.duplicate = self.slow = 0.0
-        self._events = [e for e in self._events if e.kind != "chaos"]
+        self.latency = (1, 8)
+        self._events = [e for e in self._events if e[2] != "chaos"]
         heapq.heapify(self._events)
         for node in self.nodes.values():
             if node.core is None:
@@ -521,3 +548,40 @@ def test_soak_long_runs(batch):
     for seed in range(1_000_000 + batch * 400, 1_000_000 + (batch + 1) * 400):
         Simulation(seed, chaos_ms=3000).run()
     print(f"batch {batch}: 400 seeds in {time.monotonic() - started:.1f}s")
+
+
+# Bugs the simulator must catch: (what is broken, the core's line, the broken line).
+INJECTED_BUGS = [
+    ("votes ignore the candidate's log",
+     "log_ok = self.log.is_up_to_date(request.last_log_index, request.last_log_term)",
+     "log_ok = True"),
+    ("votes are not persisted", "            self._storage.append(operation)\n", "            pass\n"),
+    ("followers truncate entries they already hold",
+     "            if local_term == entry.term:\n                continue",
+     "            if False:\n                continue"),
+    ("followers commit past what they matched",
+     "min(request.leader_commit, match_index)", "request.leader_commit"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", INJECTED_BUGS, ids=[bug[0] for bug in INJECTED_BUGS])
+def test_the_simulator_catches_injected_bugs(bug, monkeypatch):
+    """Mutation check of the checker itself. (§5.4.2 needs a one-round-trip crash window
+    that random faults rarely hit; test_raft_core's Figure 8 scenario covers it.)"""
+    import brook.broker.raft.core as core_module
+
+    _, correct, broken = bug
+    source = open(core_module.__file__).read()
+    assert correct in source
+    mutant = types.ModuleType("brook.broker.raft.mutant_core")
+    mutant.__package__ = "brook.broker.raft"
+    exec(compile(source.replace(correct, broken, 1), "mutant_core", "exec"), mutant.__dict__)
+    monkeypatch.setitem(globals(), "RaftCore", mutant.RaftCore)
+    monkeypatch.setitem(globals(), "Role", mutant.Role)
+    for seed in range(2000):
+        try:
+            Simulation(seed, chaos_ms=2000).run()
+        except AssertionError:
+            return
+    raise AssertionError("2,000 seeds passed with the bug in place")
