@@ -94,9 +94,12 @@ class PeerClients:
         try:
             return await stub(request, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
-            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                log.warning("%s to %s failed: %s %s", type(request).__name__, address,
-                            error.code().name, error.details())
+            # Peers that are down, slow, or stopping (FAILED_PRECONDITION) are routine.
+            routine = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                       grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.CANCELLED)
+            log.log(logging.DEBUG if error.code() in routine else logging.WARNING,
+                    "%s to %s failed: %s %s", type(request).__name__, address,
+                    error.code().name, error.details())
             return None
         except CodecError as error:
             log.warning("undecodable response from %s: %s", address, error)
