@@ -183,6 +183,7 @@ class RaftCore:
 
     def add_learner(self, member: Member) -> int:
         """Start replicating to a new non-voting member; returns the configuration's index."""
+        self._require_leader()
         return self._change_configuration(self.configuration.with_learner(member))
 
     def promote_learner(self, node_id: int) -> int:
@@ -196,6 +197,7 @@ class RaftCore:
 
     def remove_member(self, node_id: int) -> int:
         """Remove a voter or learner; a leader that removes itself steps down once committed."""
+        self._require_leader()
         return self._change_configuration(self.configuration.without(node_id))
 
     def compact(self, index: int, data: bytes) -> None:

@@ -115,6 +115,7 @@ class QuorumNode:
         self._calls: set[asyncio.Task] = set()
         self._running = False
         self._stopped = False
+        self._persisting: asyncio.Future | None = None  # the Ready being written, if any
         self.failure: BaseException | None = None
         self.port: int | None = None
 
@@ -155,6 +156,8 @@ class QuorumNode:
         for task in [*self._tasks, *self._calls]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._calls, return_exceptions=True)
+        if self._persisting is not None:  # a worker thread may still be writing: let it finish
+            await asyncio.gather(self._persisting, return_exceptions=True)
         if self._owns_server and self._server is not None:
             await self._server.stop(grace=0.2)
         await self._clients.close()
@@ -173,7 +176,7 @@ class QuorumNode:
 
     @property
     def is_leader(self) -> bool:
-        return self._core is not None and self._core.is_leader
+        return self._running and self._core is not None and self._core.is_leader
 
     @property
     def configuration(self) -> Configuration:
@@ -282,7 +285,10 @@ class QuorumNode:
             ready = core.take_ready()
             replies, self._replies = self._replies, []
             if ready.storage:
-                await asyncio.to_thread(store.apply, ready.storage)
+                # Shielded: cancelling the pump (stop) must not abandon a half-done write.
+                self._persisting = asyncio.ensure_future(asyncio.to_thread(store.apply,
+                                                                           ready.storage))
+                await asyncio.shield(self._persisting)
             for message in ready.messages:
                 self._send(message)
             for future, response in replies:

@@ -487,3 +487,14 @@ def test_figure_8_history_never_commits_an_entry_that_a_later_leader_overwrites(
     assert nodes[3].log.term_at(2) == 2  # A was overwritten ...
     for index, entries in applied_by_index().items():  # ... and no node ever applied it
         assert len(entries) == 1, (index, entries)
+
+
+def test_followers_refuse_every_change_with_the_leader_to_ask():
+    cluster = Cluster()
+    leader = elected(cluster)
+    follower = next(core for core in cluster.nodes.values() if core is not leader)
+    for change in (lambda: follower.propose(b"x"), lambda: follower.add_learner(Member(1, "n1")),
+                   lambda: follower.promote_learner(9), lambda: follower.remove_member(42)):
+        with pytest.raises(NotLeader) as refused:
+            change()
+        assert refused.value.leader_id == leader.node_id
