@@ -50,7 +50,7 @@ class SpecError(ValueError):
         self.problems = tuple(problems)
 
 
-def frozen_map(items: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def frozen_map(items: Mapping[Any, Any] | None = None) -> Mapping[Any, Any]:
     return MappingProxyType(dict(items or {}))
 
 

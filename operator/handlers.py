@@ -44,6 +44,7 @@ from brook.operator.constants import (
     VERSION,
 )
 from brook.operator.kafka_admin import AdminError, KafkaAdmin
+from brook.operator.kafka_reassign import ReassignmentClient
 from brook.operator.kube import Kube, KubeError, load_config
 from brook.operator.topic_plan import Refusal, TopicOutcome, plan_topic, topic_status
 from brook.operator.topic_spec import managing_topic, parse_topic
@@ -230,6 +231,24 @@ def _topic_status(body: dict[str, Any], spec, outcome: TopicOutcome) -> None:
                               topic_status(body, spec, outcome))
 
 
+def _with_reassignments(observed, reassigner: ReassignmentClient, spec):
+    """Reassignments in progress matter only to a declared replication factor."""
+    if spec.replication_factor is None:
+        return observed
+    try:
+        ongoing = reassigner.ongoing(spec.topic_name)
+    except AdminError as exc:
+        if exc.unreachable:
+            raise
+        ongoing = {}  # a cluster without the API has no reassignments either
+    return dataclasses.replace(observed, reassigning=ongoing)
+
+
+def _describe(admin: KafkaAdmin, reassigner: ReassignmentClient, spec):
+    observed = admin.describe_topic(spec.topic_name)
+    return None if observed is None else _with_reassignments(observed, reassigner, spec)
+
+
 def _describe_after_change(admin: KafkaAdmin, name: str, created: bool):
     """Re-read the topic; right after CreateTopics its metadata may still be settling."""
     deadline = time.monotonic() + (10 if created else 0)
@@ -274,15 +293,20 @@ def reconcile_topic(body: dict[str, Any], logger) -> None:
             return
         bootstrap = _bootstrap(spec.namespace, spec.cluster)
         admin = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+        reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
         observed = plan = None
         try:
-            observed = admin.describe_topic(spec.topic_name)
+            observed = _describe(admin, reassigner, spec)
             plan = plan_topic(spec, observed)
             if plan.changes:
                 logger.info(f"topic {spec.topic_name!r}: {'; '.join(plan.describe())}")
                 admin.apply_plan(spec.topic_name, plan)
-                kopf.info(body, reason="TopicChanged", message="; ".join(plan.describe()))
+                if plan.reassign:
+                    reassigner.reassign(spec.topic_name, plan.reassign)
+                kopf.event(body, type="Normal", reason="TopicChanged", message="; ".join(plan.describe()))
                 observed = _describe_after_change(admin, spec.topic_name, plan.create)
+                if observed is not None:
+                    observed = _with_reassignments(observed, reassigner, spec)
         except AdminError as exc:
             if not exc.unreachable:
                 kopf.warn(body, reason=exc.reason, message=exc.message)
@@ -333,7 +357,7 @@ def topic_deleted(body, logger, **_: Any) -> None:
         kopf.warn(body, reason="TopicOrphaned", message="reconciliation is paused: the Kafka topic is left as is")
         return
     if deletion_policy(body) == "orphan":
-        kopf.info(body, reason="TopicOrphaned", message="deletion-policy is orphan: the Kafka topic is left as is")
+        kopf.event(body, type="Normal", reason="TopicOrphaned", message="deletion-policy is orphan: the Kafka topic is left as is")
         return
     try:
         spec = parse_topic(body).spec

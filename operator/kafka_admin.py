@@ -144,7 +144,11 @@ class KafkaAdmin:
         if not topic.partitions:
             return None
         rf = min(len(p.replicas) for p in topic.partitions.values())
-        return ObservedTopic(name, len(topic.partitions), rf, frozen_map(self.describe_configs(name)))
+        return ObservedTopic(
+            name, len(topic.partitions), rf, frozen_map(self.describe_configs(name)),
+            assignments=frozen_map({pid: tuple(p.replicas) for pid, p in topic.partitions.items()}),
+            brokers=tuple(sorted(md.brokers)),
+        )
 
     def describe_configs(self, name: str) -> dict[str, ConfigValue]:
         resource = ConfigResource(ResourceType.TOPIC, name)

@@ -33,7 +33,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.execution.max_workers = 16
     # Retries of unexpected errors: exponential-ish, capped at 5 minutes.
     settings.execution.default_backoff = 30
-    # Events: warnings from logs, plus explicit kopf.info/warn calls; as brook-operator.
+    # Events: warnings from logs, plus what the handlers report with kopf.event/warn
+    # (kopf.info would be filtered by this level); reported as brook-operator.
     settings.posting.level = logging.WARNING  # per-handler success logs would flood Events
     settings.posting.reporting_component = FIELD_MANAGER
     settings.posting.event_name_prefix = "brook-"

@@ -14,6 +14,7 @@ from typing import Any
 
 from brook.operator.cluster_spec import frozen_map
 from brook.operator.conditions import PAUSED, READY, WARNING, Condition, render_conditions
+from brook.operator.replica_plan import ReplicaPlanError, plan_replicas
 from brook.operator.topic_spec import TopicSpec
 
 DYNAMIC_TOPIC_CONFIG = "DYNAMIC_TOPIC_CONFIG"
@@ -33,6 +34,11 @@ class ObservedTopic:
     partitions: int
     replication_factor: int  # the smallest replica count over the partitions
     configs: Mapping[str, ConfigValue] = field(default_factory=frozen_map)
+    # partition -> replica node ids; empty when not described
+    assignments: Mapping[int, tuple[int, ...]] = field(default_factory=frozen_map)
+    brokers: tuple[int, ...] = ()  # node ids of the cluster's live brokers
+    # partition -> target replicas, for reassignments in progress
+    reassigning: Mapping[int, tuple[int, ...]] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,10 @@ class TopicPlan:
     set_configs: Mapping[str, str] = field(default_factory=frozen_map)
     delete_configs: tuple[str, ...] = ()
     refusals: tuple[Refusal, ...] = ()
+    # partition -> new replica list (a replication factor change)
+    reassign: Mapping[int, tuple[int, ...]] = field(default_factory=frozen_map)
+    # a replication factor change still moving data: reported, not a refusal
+    in_progress: str | None = None
 
     @property
     def add_partitions(self) -> int | None:
@@ -58,7 +68,8 @@ class TopicPlan:
 
     @property
     def changes(self) -> bool:
-        return bool(self.create or self.partitions or self.set_configs or self.delete_configs)
+        return bool(self.create or self.partitions or self.set_configs or self.delete_configs
+                    or self.reassign)
 
     def describe(self) -> list[str]:
         """Human-readable list of the actions, for events and logs."""
@@ -72,6 +83,9 @@ class TopicPlan:
             out.append("set " + ", ".join(f"{k}={v}" for k, v in sorted(self.set_configs.items())))
         if self.delete_configs:
             out.append("reset " + ", ".join(sorted(self.delete_configs)))
+        if self.reassign:
+            rf = len(next(iter(self.reassign.values())))
+            out.append(f"reassign {len(self.reassign)} partition(s) to replication factor {rf}")
         return out
 
 
@@ -104,16 +118,25 @@ def plan_topic(spec: TopicSpec, observed: ObservedTopic | None) -> TopicPlan:
                 f"spec.partitions to {observed.partitions} or more.",
             )
         )
-    if spec.replication_factor is not None and spec.replication_factor != observed.replication_factor:
-        refusals.append(
-            Refusal(
-                "ReplicationFactorChangeUnsupported",
-                f"spec.replicationFactor={spec.replication_factor} differs from the topic's "
-                f"{observed.replication_factor}: changing it needs partition reassignment, which "
-                "this operator version does not perform. Reassign with the Kafka tools, or "
-                "restore the value.",
-            )
+    reassign: dict[int, tuple[int, ...]] = {}
+    in_progress = None
+    rf = spec.replication_factor
+    if rf is not None and observed.reassigning:
+        in_progress = (
+            f"reassigning {len(observed.reassigning)} partition(s) of topic {spec.topic_name!r} "
+            f"towards replication factor {rf}"
         )
+    elif rf is not None and not observed.assignments and rf != observed.replication_factor:
+        refusals.append(Refusal(
+            "ReplicationFactorChangeUnsupported",
+            f"spec.replicationFactor={rf} differs from the topic's {observed.replication_factor}, "
+            "and the partitions' replicas are unknown",
+        ))
+    elif rf is not None and any(len(r) != rf for r in observed.assignments.values()):
+        try:
+            reassign = plan_replicas(observed.assignments, observed.brokers, rf)
+        except ReplicaPlanError as exc:
+            refusals.append(Refusal("InvalidReplicationFactor", f"spec.replicationFactor={rf}: {exc}"))
     # A config is satisfied when its value matches, whatever its source: a broker may
     # store an override equal to the default as the default, and re-setting it on
     # every resync would never converge. Sensitive values cannot be compared.
@@ -134,6 +157,8 @@ def plan_topic(spec: TopicSpec, observed: ObservedTopic | None) -> TopicPlan:
         set_configs=frozen_map(to_set),
         delete_configs=to_delete,
         refusals=tuple(refusals),
+        reassign=frozen_map(reassign),
+        in_progress=in_progress,
     )
 
 
@@ -158,6 +183,16 @@ def _ready(outcome: TopicOutcome) -> Condition:
     observed = outcome.observed
     if observed is None:
         return Condition.unknown(READY, "Pending", "the topic has not been described yet")
+    if observed.reassigning:
+        return Condition.false(
+            READY, "ReplicationFactorChanging",
+            f"reassigning {len(observed.reassigning)} partition(s) of topic {observed.name!r}",
+        )
+    if outcome.plan is not None and outcome.plan.reassign:
+        return Condition.false(
+            READY, "ReplicationFactorChanging",
+            f"started reassigning {len(outcome.plan.reassign)} partition(s) of topic {observed.name!r}",
+        )
     return Condition.true(
         READY,
         "TopicReady",

@@ -170,3 +170,29 @@ def test_design_example_replicated(harness, namespace):
     wait_for(lambda: api.get(harness.custom(namespace, "kafkaclusters", "events"))["status"].get("controller")
              in (0, 1, 2), 30, "the active controller is one of the voters")
     assert kc["status"]["readyReplicas"] == 3
+
+
+def test_replication_factor_change_through_reassignment(harness, namespace):
+    api = harness.api
+    harness.create(kafka_cluster("events", namespace, replicas=3))
+    harness.wait_condition(harness.custom(namespace, "kafkaclusters", "events"), "True", timeout=120,
+                           namespace=namespace)
+    path = harness.custom(namespace, "topics", "moving")
+    harness.create(topic("moving", namespace, "events", partitions=3, replicationFactor=1))
+    obj = harness.wait_condition(path, "True", namespace=namespace)
+    assert obj["status"]["replicationFactor"] == 1
+    harness.kafka(namespace, "events-bootstrap:9092", "produce", "moving", "30")
+
+    api.merge_patch(path, {"spec": {"replicationFactor": 3}})
+    obj = harness.wait_condition(path, "True", "TopicReady", timeout=90, namespace=namespace)
+    assert obj["status"]["replicationFactor"] == 3
+    assert harness.kafka(namespace, "events-bootstrap:9092", "describe", "moving")["replication"] == 3
+    events = [(e.get("reason"), e.get("message", "")) for e in api.items(f"/api/v1/namespaces/{namespace}/events")
+              if e["involvedObject"].get("kind") == "Topic"]
+    assert ("TopicChanged", "reassign 3 partition(s) to replication factor 3") in events, events
+    assert len(harness.kafka(namespace, "events-bootstrap:9092", "consume", "moving", "30")["values"]) == 30
+
+    # More replicas than brokers: refused with the reason, nothing moves.
+    api.merge_patch(path, {"spec": {"replicationFactor": 4}})
+    obj = harness.wait_condition(path, "False", "InvalidReplicationFactor", namespace=namespace)
+    assert "needs 4 brokers; the cluster has 3" in harness.condition(obj)["message"]

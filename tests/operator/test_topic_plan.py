@@ -76,3 +76,27 @@ def test_status():
     assert refused["conditions"][0]["reason"] == "PartitionsDecreaseRefused"
     paused = topic_status(body, s, TopicOutcome(paused=True, warnings=("w",)))
     assert [c["type"] for c in paused["conditions"]] == ["Ready", "Warning", "ReconciliationPaused"]
+
+
+def test_replication_factor_change_plans_a_reassignment():
+    obs = ObservedTopic("orders", 2, 1, {}, assignments={0: (0,), 1: (1,)}, brokers=(0, 1, 2))
+    plan = plan_topic(spec(partitions=2, replicationFactor=3), obs)
+    assert plan.refusals == () and plan.changes
+    assert all(len(r) == 3 for r in plan.reassign.values())
+    assert plan.describe() == ["reassign 2 partition(s) to replication factor 3"]
+    body = {"metadata": {"name": "orders", "generation": 2}, "status": {}}
+    status = topic_status(body, spec(), TopicOutcome(observed=obs, plan=plan))
+    assert status["conditions"][0]["reason"] == "ReplicationFactorChanging"
+
+
+def test_replication_factor_change_in_progress_and_impossible():
+    moving = ObservedTopic("orders", 1, 3, {}, assignments={0: (0, 1, 2)}, brokers=(0, 1, 2),
+                           reassigning={0: (0, 1, 2)})
+    plan = plan_topic(spec(partitions=1, replicationFactor=3), moving)
+    assert not plan.reassign and plan.in_progress and not plan.refusals
+    body = {"metadata": {"name": "orders", "generation": 2}, "status": {}}
+    ready = topic_status(body, spec(), TopicOutcome(observed=moving, plan=plan))["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "ReplicationFactorChanging")
+    too_many = ObservedTopic("orders", 1, 1, {}, assignments={0: (0,)}, brokers=(0, 1, 2))
+    plan = plan_topic(spec(partitions=1, replicationFactor=4), too_many)
+    assert [r.reason for r in plan.refusals] == ["InvalidReplicationFactor"]

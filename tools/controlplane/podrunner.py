@@ -218,8 +218,7 @@ class PodRunner:
             self._thread.join(timeout=10)
         with self._lock:
             pods = list(self.pods.values())
-        for pod in pods:
-            self._kill_pod(pod, grace=5)
+        self._kill_containers([c for pod in pods for c in pod.containers], grace=5)
         self.pods.clear()
 
     def __enter__(self) -> PodRunner:
@@ -451,17 +450,27 @@ class PodRunner:
         self._kill_pod(running, grace)
         with self._lock:
             self.pods.pop(running.uid, None)
-        self._finish_deletion(pod)
+        if self._stop.is_set():
+            return  # shutting down: the API server may already be gone
+        try:
+            self._finish_deletion(pod)
+        except Exception as exc:  # noqa: BLE001 - a background thread: report, do not raise
+            self.errors.append(f"finish deletion of {running.namespace}/{running.name}: {exc!r}")
 
     def _kill_pod(self, running: RunningPod, grace: float) -> None:
-        for c in running.containers:
+        self._kill_containers(running.containers, grace)
+
+    @staticmethod
+    def _kill_containers(containers: list[Container], grace: float) -> None:
+        """SIGTERM all, wait up to `grace` seconds in total, SIGKILL what is left."""
+        for c in containers:
             if c.alive():
                 try:
                     os.killpg(c.process.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + grace
-        for c in running.containers:
+        for c in containers:
             if c.process is None:
                 continue
             try:
