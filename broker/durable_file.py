@@ -1,24 +1,13 @@
-"""Small metadata files written atomically: temp file, fsync, rename, fsync dir."""
+"""Small JSON metadata files, written atomically (see storage/checkpoint.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from .storage.checkpoint import write_atomically
 
-def write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+__all__ = ["read_json", "write_atomically", "write_json"]
 
 
 def write_json(path: Path, value: object) -> None:
