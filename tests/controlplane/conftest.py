@@ -193,6 +193,10 @@ def harness(tmp_path_factory) -> Iterator[Harness]:
                     "run tools/controlplane/build.sh")
     if shutil.which("unshare") is None or shutil.which("openssl") is None:
         pytest.skip("the pod runner needs unshare(1) and openssl(1)")
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("the pod runner needs private mount namespaces (root or CAP_SYS_ADMIN): "
+                    f"{probe.stderr.decode().strip()}")
     h = Harness(tmp_path_factory.mktemp("controlplane"))
     try:
         h.start()

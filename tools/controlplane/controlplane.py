@@ -358,6 +358,8 @@ def main(argv: list[str]) -> int:
     up.add_argument("--no-controllers", action="store_true", help="etcd and kube-apiserver only")
     args = parser.parse_args(argv)
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="brook-controlplane-"))
+    # SIGTERM (e.g. from `timeout`) stops the children too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with ControlPlane(workdir, with_controllers=not args.no_controllers) as cp:
         print(f"export KUBECONFIG={cp.kubeconfig}", flush=True)
         print(f"# started in {cp.timings['total']:.1f}s: {json.dumps(cp.timings)}", flush=True)
