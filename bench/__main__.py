@@ -380,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nresults: {path}")
     if a.chart and rows:
         sub = (f"{meta['brook']} vs Kafka {meta['kafka']} (JVM -Xmx{a.kafka_heap}), {a.runs} runs each, "
-               f"{meta['cpus']} shared CPUs, loopback, {meta['started']}")
+               f"{meta['cpus']} shared CPUs (load avg {meta['loadavg_1m_at_start']} -> "
+               f"{meta['loadavg_1m_at_end']}), loopback, {meta['started']}")
         png = chart_mod.render(rows, out / f"bench-{stamp}.png", sub)
         print(f"chart:   {png}")
     return 0
