@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export BROOK_CACHE ?= $(HOME)/.cache/brook
 
-.PHONY: setup tools run test lint unit clean
+.PHONY: setup tools run test lint unit clean bench compat profile
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,20 @@ unit: setup
 
 test: setup tools lint
 	$(BIN)/pytest
+
+# Brook next to Apache Kafka on this machine (see bench/README.md).
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: tools $(VENV)/.bench-installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+compat: tools
+	$(BIN)/python -m bench.compat $(COMPAT_ARGS)
+
+profile: tools $(VENV)/.bench-installed
+	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
 
 clean:
 	rm -rf $(VENV) brook-data .pytest_cache .hypothesis
