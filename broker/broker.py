@@ -208,6 +208,20 @@ class Broker:
     def controller_id(self) -> int | None:
         return self.quorum.leader.leader_id
 
+    def advertised_controller_id(self) -> int:
+        """The controller id for Metadata and DescribeCluster: the quorum leader while it
+        is a live broker, else a live broker (this one if it can), which forwards admin
+        requests to the controller. Clients (librdkafka) wait forever for a controller id
+        that is missing from the broker list, as happens at startup and after the
+        controller dies, until the quorum and the fencing catch up."""
+        live = {b.broker_id for b in self.metadata.image.live_brokers()}
+        leader = self.controller_id()
+        if leader is not None and leader in live:
+            return leader
+        if self.node_id in live:
+            return self.node_id
+        return min(live, default=-1)
+
     def _controller_address(self, node_id: int) -> str | None:
         if node_id in self.voter_addresses:
             return self.voter_addresses[node_id]

@@ -16,13 +16,12 @@ async def handle_describe_cluster(broker, ctx, request) -> dict:
         return {"throttle_time": 0, "error_code": ErrorCode.unsupported_endpoint_type,
                 "error_message": "Brook serves the brokers endpoint type only",
                 "cluster_id": broker.cluster_id, "brokers": ()}
-    controller = broker.controller_id()
     return {
         "throttle_time": 0,
         "error_code": ErrorCode.none,
         "endpoint_type": BROKERS_ENDPOINT,
         "cluster_id": broker.cluster_id,
-        "controller_id": controller if controller is not None else -1,
+        "controller_id": broker.advertised_controller_id(),
         "brokers": [{"broker_id": b.broker_id, "host": b.host, "port": b.port, "rack": b.rack}
                     for b in broker.metadata.image.live_brokers()],
     }

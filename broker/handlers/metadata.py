@@ -51,7 +51,7 @@ async def handle_metadata(broker, ctx, request) -> dict:
         "throttle_time": 0,
         "brokers": broker_entries(broker),
         "cluster_id": broker.cluster_id,
-        "controller_id": broker.controller_id() if broker.controller_id() is not None else -1,
+        "controller_id": broker.advertised_controller_id(),
         "topics": topics,
     }
 

@@ -1,0 +1,299 @@
+"""Faults in a three-broker cluster (DESIGN.md testing ladder, level 3; issue 5's proofs).
+
+A leader cut off by SIGSTOP, the active controller killed while topics are created, a
+group coordinator's broker killed, and the Java client's idempotent producer across a
+leader kill. Checks run on recorded histories: what the clients were told, and what
+the consumers and the replicas' own logs hold afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import confluent_kafka
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.component.test_cluster import create, leader_of, read_all, replica_records
+from tests.support.cluster import BrokerCluster
+
+pytestmark = pytest.mark.timeout(180)
+
+SIGSTOP, SIGCONT = 19, 18
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    brokers = BrokerCluster(tmp_path, 3, offsets_topic_num_partitions="3",
+                            offsets_topic_replication_factor="3").start()
+    yield brokers
+    for broker in brokers.brokers:
+        if broker.alive():
+            broker.proc.send_signal(SIGCONT)
+    brokers.stop()
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
+
+
+def high_watermark(bootstrap: str, topic: str, partition: int = 0) -> int:
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "hw"})
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+    finally:
+        consumer.close()
+
+
+def replicas_converge(cluster, topic: str, partition: int, timeout: float = 40) -> list:
+    """Wait until every replica holds the same records below the high watermark."""
+    hw = high_watermark(cluster.bootstrap, topic, partition)
+
+    def same():
+        copies = [replica_records(b.data_dir, topic, partition, hw) for b in cluster.brokers]
+        return copies[0] if all(c == copies[0] for c in copies) and \
+            len(copies[0]) == hw else None
+    return wait_until(same, timeout, "the replicas to converge", 0.5)
+
+
+def produce_all(producer, topic: str, values, timeout: float = 30) -> list:
+    """Produce values, wait for each delivery; returns the (error, offset) of each."""
+    results: list = []
+    for value in values:
+        producer.produce(topic, value=value, partition=0,
+                         on_delivery=lambda e, m: results.append((e, m.offset())))
+    producer.flush(timeout)
+    return results
+
+
+def test_partitioned_leader_loses_its_unacknowledged_tail(cluster):
+    admin = create(cluster)
+    safe = confluent_kafka.Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
+                                     "enable.idempotence": True, "linger.ms": 1,
+                                     "message.timeout.ms": 60_000,
+                                     # a frozen leader keeps its connections open: give up
+                                     # on requests to it soon (librdkafka's default is 60 s)
+                                     "socket.timeout.ms": 3000})
+    results = produce_all(safe, "replicated", [b"safe-%03d" % i for i in range(50)])
+    assert all(e is None for e, _ in results)
+    leader = leader_of(admin, "replicated")
+    followers = [b for i, b in enumerate(cluster.brokers) if i != leader]
+    old = cluster.brokers[leader]
+    unsafe = confluent_kafka.Producer({"bootstrap.servers": old.bootstrap, "acks": 1,
+                                       "retries": 0, "message.timeout.ms": 5000})
+    # Freeze the followers; their pending long-poll fetches (500 ms) answer empty
+    # before the acks=1 writes, so the tail exists on the leader only.
+    for f in followers:
+        f.proc.send_signal(SIGSTOP)
+    try:
+        time.sleep(0.8)
+        tail = produce_all(unsafe, "replicated", [b"tail-%d" % i for i in range(5)], 5)
+        old.proc.send_signal(SIGSTOP)
+    finally:
+        for f in followers:
+            f.proc.send_signal(SIGCONT)
+    stopped_at = time.monotonic()
+    assert [e for e, _ in tail] == [None] * 5, tail
+    assert [o for _, o in tail] == list(range(50, 55))
+    try:
+        # Writes continue on a new leader elected from the ISR.
+        first_ack = None
+        acked, errors = [], []
+        deadline = time.monotonic() + 45
+        while len(acked) < 20:
+            assert time.monotonic() < deadline, f"no acks=all write after the partition {errors}"
+            results = produce_all(safe, "replicated", [b"after-%03d" % len(acked)], 15)
+            errors += [e for e, _ in results if e is not None]
+            if results and results[0][0] is None:
+                first_ack = first_ack or time.monotonic()
+                acked.append(results[0][1])
+        failover = first_ack - stopped_at
+        new_leader = leader_of(AdminClient({"bootstrap.servers": followers[0].bootstrap}),
+                               "replicated")
+        assert new_leader not in (leader, -1)
+    finally:
+        old.proc.send_signal(SIGCONT)
+    print(f"\nfailover (leader SIGSTOP -> first acks=all ack): {failover:.2f}s")
+    records = replicas_converge(cluster, "replicated", 0)
+    values = [v for _, v in records]
+    assert not any(v.startswith(b"tail-") for v in values), "the old leader's tail survived"
+    assert values[:50] == [b"safe-%03d" % i for i in range(50)]
+    assert values[50:] == [b"after-%03d" % i for i in range(20)]
+
+
+def controller_of(admin) -> int:
+    return admin.describe_cluster(request_timeout=10).result(15).controller.id
+
+
+def test_controller_failover_while_creating_topics(cluster):
+    # librdkafka learns the controller only from metadata, which it refreshes rarely
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap,
+                         "topic.metadata.refresh.interval.ms": 500})
+    victim = controller_of(admin)
+    created, failed = [], []
+    started = time.monotonic()
+    killer = threading.Timer(0.02, cluster.brokers[victim].kill)
+    for i in range(24):
+        name = f"ct-{i:02d}"
+        if i == 8:
+            killer.start()  # strikes while this create is in flight
+            killed_at = time.monotonic() - started
+        try:
+            admin.create_topics([NewTopic(name, 2, 2)],
+                                request_timeout=5, operation_timeout=5)[name].result(10)
+            created.append((name, time.monotonic() - started))
+        except KafkaException as exc:
+            failed.append((name, exc.args[0].code(), time.monotonic() - started))
+    killer.join()
+    print(f"\ncontroller {victim} killed {killed_at:.1f}s in; created {len(created)}, failed {failed}; "
+          f"last create ended {time.monotonic() - started:.1f}s in")
+    created = [n for n, _ in created]
+    assert len(created) >= 16, failed
+    new_controller = wait_until(lambda: (c := controller_of(admin)) != victim and c >= 0 and c,
+                                20, "a new controller")
+    assert new_controller != victim
+    # Every create retried: the ones that succeeded (or committed unheard) already exist.
+    for i in range(24):
+        name = f"ct-{i:02d}"
+        try:
+            admin.create_topics([NewTopic(name, 2, 2)], request_timeout=8)[name].result(15)
+            assert name not in created, f"{name} was created twice"
+        except KafkaException as exc:
+            assert exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS, (name, exc)
+    cluster.brokers[victim].start(timeout=60)
+    # Every broker sees each topic once, with the same id and all its partitions.
+    ids = {}
+    for broker in cluster.brokers:
+        view = AdminClient({"bootstrap.servers": broker.bootstrap})
+
+        def complete(view=view):
+            md = view.list_topics(timeout=10).topics
+            names = [n for n in md if n.startswith("ct-")]
+            return md if len(names) == 24 and all(
+                len(md[n].partitions) == 2 and all(p.leader >= 0 for p in
+                                                   md[n].partitions.values())
+                for n in names) else None
+        wait_until(complete, 30, f"broker {broker.bootstrap} to see all topics")
+        from confluent_kafka import TopicCollection
+        described = view.describe_topics(TopicCollection([f"ct-{i:02d}" for i in range(24)]),
+                                         request_timeout=10)
+        for name, future in described.items():
+            desc = future.result(15)
+            ids.setdefault(name, set()).add(str(desc.topic_id))
+    assert all(len(v) == 1 for v in ids.values()), ids
+    assert len({next(iter(v)) for v in ids.values()}) == 24
+
+
+def test_group_survives_coordinator_death(cluster):
+    admin = create(cluster, "grouped", partitions=3)
+    producer = confluent_kafka.Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
+                                         "enable.idempotence": True})
+    for i in range(300):
+        producer.produce("grouped", value=b"%05d" % i, partition=i % 3)
+    assert producer.flush(30) == 0
+
+    def consumer():
+        c = confluent_kafka.Consumer({
+            "bootstrap.servers": cluster.bootstrap, "group.id": "survivors",
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "session.timeout.ms": 10_000, "heartbeat.interval.ms": 500})
+        c.subscribe(["grouped"])
+        return c
+
+    def consume(c, n, timeout=60):
+        got = []
+        deadline = time.monotonic() + timeout
+        while len(got) < n and time.monotonic() < deadline:
+            msg = c.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            got.append(msg.value())
+            while True:  # commit each record; retried across a coordinator move
+                try:
+                    c.commit(msg, asynchronous=False)
+                    break
+                except KafkaException:
+                    assert time.monotonic() < deadline, "commits never resumed"
+                    time.sleep(0.2)
+        return got
+
+    first = consumer()
+    seen = consume(first, 150)
+    assert len(seen) == 150
+    group = admin.describe_consumer_groups(["survivors"])["survivors"].result(15)
+    victim = group.coordinator.id
+    killed_at = time.monotonic()
+    cluster.brokers[victim].kill()
+    seen += consume(first, 150)
+    print(f"\ncoordinator {victim} killed; the rest consumed and committed in "
+          f"{time.monotonic() - killed_at:.1f}s")
+    assert len(seen) == 300 and len(set(seen)) == 300, "records re-read or missing"
+    first.close()
+    # A new member reads the committed offsets from the new coordinator.
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    group = admin.describe_consumer_groups(["survivors"])["survivors"].result(15)
+    assert group.coordinator.id != victim
+    second = consumer()
+    committed = second.committed([TopicPartition("grouped", p) for p in range(3)], timeout=15)
+    assert sorted(tp.offset for tp in committed) == [100, 100, 100]
+    for i in range(300, 330):
+        producer.produce("grouped", value=b"%05d" % i, partition=i % 3)
+    assert producer.flush(30) == 0
+    more = consume(second, 30)
+    second.close()
+    assert sorted(more) == [b"%05d" % i for i in range(300, 330)]
+
+
+def test_java_idempotent_producer_across_a_leader_kill(cluster):
+    from tests.clients import ToolUnavailable, get_driver
+    from tests.clients.workload import record_index
+    driver = get_driver("java")
+    if driver.unavailable_reason():
+        pytest.skip(driver.unavailable_reason())
+    admin = create(cluster, "java-kill")
+    count = 20_000
+    records = [{"key": None, "value": b"%08d" % i + b"j" * 40, "headers": [],
+                "timestamp_ms": None, "partition": 0} for i in range(count)]
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["acks"] = driver.produce(cluster.bootstrap, "java-kill", records)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+        outcome["done"] = time.monotonic()
+
+    try:
+        driver.produce(cluster.bootstrap, "java-kill", [])  # warm up the JVM
+    except (ToolUnavailable, Exception):
+        pass
+    victim = leader_of(admin, "java-kill")
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    wait_until(lambda: high_watermark(cluster.bootstrap, "java-kill") > 500, 40,
+               "the java producer to start writing", 0.1)
+    killed_at = time.monotonic()
+    cluster.brokers[victim].kill()
+    thread.join(120)
+    driver.close()
+    assert "done" in outcome, "the java producer never finished"
+    assert "error" not in outcome, outcome.get("error")
+    print(f"\njava: {count} records in {outcome['done'] - started:.1f}s; leader killed "
+          f"{killed_at - started:.1f}s in; produce finished {outcome['done'] - killed_at:.1f}s "
+          "after the kill")
+    assert outcome["done"] > killed_at + 0.5, "the kill came after the producer was done"
+    acks = outcome["acks"]
+    assert len(acks) == count and len(set(acks)) == count
+    seen = read_all(cluster.bootstrap, "java-kill", 1, count)
+    indexes = [record_index(v) for _, _, v in sorted(seen)]
+    assert indexes == list(range(count)), "records lost, duplicated or out of order"
+    cluster.brokers[victim].start(timeout=60)
