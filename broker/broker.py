@@ -132,6 +132,11 @@ class Broker:
                                          voters=lambda: sorted(self.voter_ids))
         self.producer_ids = ProducerIdPool(self)
         self.replicas = ReplicaManager(self)
+        self.metrics.watch_replication(
+            lambda: [p for p in list(self.partitions.values()) if p.is_leader],
+            lambda: self.quorum.is_leader,
+            lambda: sum(s.leader < 0 for t in list(self.metadata.image.topics.values())
+                        for s in list(t.partitions.values())))
         self.group_coordinator = GroupCoordinator(self)
         lag_metrics.register(self, self.group_coordinator)
         self.log_cleaner = LogCleaner(self)

@@ -36,6 +36,41 @@ class BrokerMetrics:
             "brook_connections_closed_for_errors",
             "Connections closed because the peer sent something that is not Kafka", registry=r)
 
+        # Replication health, as Kafka's ReplicaManager and controller metrics.
+        self.under_replicated = Gauge(
+            "brook_under_replicated_partitions",
+            "Partitions this broker leads whose ISR is smaller than their replica set",
+            registry=r)
+        self.under_min_isr = Gauge(
+            "brook_under_min_isr_partitions",
+            "Partitions this broker leads whose ISR is smaller than min.insync.replicas",
+            registry=r)
+        self.offline = Gauge(
+            "brook_offline_partitions",
+            "Partitions without a leader (reported by the active controller; 0 elsewhere)",
+            registry=r)
+        self.active_controller = Gauge(
+            "brook_active_controller", "1 on the broker that leads the metadata quorum",
+            registry=r)
+        self.leader_count = Gauge("brook_leader_count", "Partitions this broker leads",
+                                  registry=r)
+        self.isr_shrinks = Counter("brook_isr_shrinks",
+                                   "ISR shrinks of partitions this broker leads", registry=r)
+        self.isr_expands = Counter("brook_isr_expands",
+                                   "ISR expansions of partitions this broker leads", registry=r)
+
+    def watch_replication(self, led_partitions, is_controller, offline_count) -> None:
+        """Compute the replication gauges at scrape time from the broker's own state:
+        led_partitions() yields the partitions led here, is_controller() says whether
+        this broker is the active controller, offline_count() counts leaderless ones."""
+        self.under_replicated.set_function(
+            lambda: sum(len(p.isr) < len(p.replicas) for p in led_partitions()))
+        self.under_min_isr.set_function(
+            lambda: sum(len(p.isr) < p.min_insync_replicas for p in led_partitions()))
+        self.leader_count.set_function(lambda: sum(1 for _ in led_partitions()))
+        self.active_controller.set_function(lambda: 1 if is_controller() else 0)
+        self.offline.set_function(lambda: offline_count() if is_controller() else 0)
+
     def serve(self, host: str, port: int):
         """Start the /metrics endpoint on its own thread; returns (server, thread)."""
         return start_http_server(port, addr=host, registry=self.registry)

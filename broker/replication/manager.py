@@ -52,6 +52,7 @@ class ReplicaManager:
                 self.stop_following(topic, index)
                 self._become_leader(partition, state)
             else:
+                self._count_isr_change(partition.leader_state.isr, state.isr)
                 partition.leader_state.isr = state.isr
                 partition.leader_state.replicas = state.replicas
                 partition.leader_state.partition_epoch = state.partition_epoch
@@ -65,6 +66,14 @@ class ReplicaManager:
                 self._become_follower(partition, state)
             elif state.leader < 0:
                 self.stop_following(topic, index)
+
+    def _count_isr_change(self, old: tuple[int, ...], new: tuple[int, ...]) -> None:
+        """ISR shrinks/expands of a led partition, whoever asked (this leader, or the
+        controller fencing a broker)."""
+        if set(old) - set(new):
+            self.broker.metrics.isr_shrinks.inc()
+        if set(new) - set(old):
+            self.broker.metrics.isr_expands.inc()
 
     def _become_leader(self, partition, state: PartitionState) -> None:
         log_end = partition.log.log_end_offset

@@ -1,0 +1,171 @@
+"""Operations on a running cluster (testing ladder, level 3; issue 5's proofs):
+reassigning a partition to another set of brokers under load, and the replication
+metrics on /metrics across a broker failure."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import confluent_kafka
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import TopicPartition as KTopicPartition
+from kafka.admin import KafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.component.test_cluster import TOPIC, Writer, read_all, replica_records
+from tests.support.cluster import BrokerCluster
+
+pytestmark = pytest.mark.timeout(180)
+
+SIGSTOP, SIGCONT = 19, 18
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
+
+
+def test_reassignment_to_other_brokers_under_load(tmp_path):
+    cluster = BrokerCluster(tmp_path, 4).start()  # brokers 0-2 vote, 3 observes
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        admin.create_topics([NewTopic(TOPIC, 1, replica_assignment=[[0, 1, 2]], config={
+            "min.insync.replicas": "2"})])[TOPIC].result(20)
+        writer = Writer(cluster.bootstrap)
+        writer.start()
+        kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap.split(","),
+                                  request_timeout_ms=10_000)
+        part = KTopicPartition(TOPIC, 0)
+        try:
+            wait_until(lambda: len(writer.acked) > 500, 30, "the writer to get going")
+            assert kadmin.list_partition_reassignments() == {}  # finds the controller
+            # Hold the new replica back a moment so the move is seen in progress.
+            cluster.brokers[3].proc.send_signal(SIGSTOP)
+            try:
+                answer = kadmin.alter_partition_reassignments({part: [1, 2, 3]})
+                assert answer.get(part) is None, answer
+                ongoing = kadmin.list_partition_reassignments([part])
+            finally:
+                cluster.brokers[3].proc.send_signal(SIGCONT)
+            assert part in ongoing, ongoing
+            assert ongoing[part]["adding_replicas"] == [3]
+            assert ongoing[part]["removing_replicas"] == [0]
+            moved_at = time.monotonic()
+            wait_until(lambda: not kadmin.list_partition_reassignments([part]), 40,
+                       "the reassignment to finish", 0.5)
+            done_in = time.monotonic() - moved_at
+            md = admin.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions[0]
+            assert sorted(md.replicas) == [1, 2, 3] and md.leader in (1, 2, 3)
+            acked_at_switch = len(writer.acked)
+            wait_until(lambda: len(writer.acked) > acked_at_switch + 300, 30,
+                       "writes after the switch")
+        finally:
+            writer.stopping.set()
+            writer.join(90)
+            kadmin.close()
+        print(f"\nreassignment {{0,1,2}} -> {{1,2,3}} finished {done_in:.1f}s after broker 3 "
+              f"resumed; {len(writer.acked)} records acknowledged under load")
+        assert not writer.failed, writer.failed[:3]
+        acked = writer.acked
+        seen = read_all(cluster.bootstrap, TOPIC, 1, len(acked))
+        values = [v for _, _, v in sorted(seen)]
+        assert len(values) == len(set(values)), "a record was stored twice"
+        assert set(values) >= {v for _, _, v in acked}, "an acknowledged record was lost"
+        # Broker 0's copy is gone; the new replica set holds identical logs.
+        wait_until(lambda: not (cluster.brokers[0].data_dir / f"{TOPIC}-0").exists(), 20,
+                   "broker 0 to delete its replica")
+        hw = max(o for _, o, _ in seen) + 1
+        copies = wait_until(lambda: (c := [replica_records(cluster.brokers[b].data_dir, TOPIC,
+                                                           0, hw) for b in (1, 2, 3)])
+                            and c[0] == c[1] == c[2] and len(c[0]) == hw and c, 20,
+                            "the new replicas to match")
+        assert len(copies[0]) == hw
+    finally:
+        cluster.stop()
+
+
+def scrape(broker) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics",
+                                  timeout=5).read().decode()
+    return {s.name: s.value for family in text_string_to_metric_families(text)
+            for s in family.samples if not s.labels}
+
+
+REPLICATION_METRICS = ("brook_under_replicated_partitions", "brook_under_min_isr_partitions",
+                       "brook_offline_partitions", "brook_active_controller",
+                       "brook_leader_count", "brook_isr_shrinks_total",
+                       "brook_isr_expands_total")
+
+
+def test_replication_metrics_across_a_broker_kill(tmp_path):
+    cluster = BrokerCluster(tmp_path, 3).start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        controller = admin.describe_cluster(request_timeout=10).result(15).controller.id
+        victim = (controller + 1) % 3
+        futures = admin.create_topics([
+            NewTopic("spread", 3, 3, config={"min.insync.replicas": "2"}),
+            NewTopic("strict", 1, replica_assignment=[[controller, victim, (victim + 1) % 3]],
+                     config={"min.insync.replicas": "3"}),
+            NewTopic("solo", 1, replica_assignment=[[victim]])])
+        for future in futures.values():
+            future.result(20)
+
+        def totals(brokers):
+            samples = [scrape(b) for b in brokers]
+            return {name: sum(s.get(name, 0) for s in samples) for name in REPLICATION_METRICS}
+
+        healthy = wait_until(lambda: (t := totals(cluster.brokers))["brook_leader_count"] == 5
+                             and t, 20, "5 led partitions")
+        assert healthy["brook_under_replicated_partitions"] == 0
+        assert healthy["brook_under_min_isr_partitions"] == 0
+        assert healthy["brook_offline_partitions"] == 0
+        assert healthy["brook_active_controller"] == 1
+        assert scrape(cluster.brokers[controller])["brook_active_controller"] == 1
+
+        cluster.brokers[victim].kill()
+        survivors = [b for i, b in enumerate(cluster.brokers) if i != victim]
+        # spread (3) and strict (1) run on two replicas; solo has no leader left.
+        degraded = wait_until(
+            lambda: (t := totals(survivors))["brook_under_replicated_partitions"] == 4
+            and t["brook_offline_partitions"] == 1 and t, 30, "the metrics to show the loss")
+        print(f"\nafter killing broker {victim}: {degraded}")
+        assert degraded["brook_under_min_isr_partitions"] == 1  # strict needs all three
+        assert degraded["brook_leader_count"] == 4
+        assert degraded["brook_active_controller"] == 1
+        assert degraded["brook_isr_shrinks_total"] >= 1
+
+        cluster.brokers[victim].start(timeout=60)
+        recovered = wait_until(
+            lambda: (t := totals(cluster.brokers))["brook_under_replicated_partitions"] == 0
+            and t["brook_offline_partitions"] == 0 and t["brook_leader_count"] == 5 and t, 40,
+            "the metrics to recover")
+        print(f"after restarting it: {recovered}")
+        assert recovered["brook_under_min_isr_partitions"] == 0
+        assert recovered["brook_isr_expands_total"] >= 1
+        assert recovered["brook_active_controller"] == 1
+    finally:
+        cluster.stop()
+
+
+def test_metrics_families_present(tmp_path):
+    """A single broker exposes the replication gauges too (all partitions led here)."""
+    cluster = BrokerCluster(tmp_path, 1).start()
+    try:
+        producer = confluent_kafka.Producer({"bootstrap.servers": cluster.bootstrap})
+        producer.produce("one", b"x")
+        producer.flush(20)
+        samples = wait_until(lambda: (s := scrape(cluster.brokers[0])).get(
+            "brook_leader_count", 0) >= 1 and s, 20, "a led partition")
+        assert all(name in samples for name in REPLICATION_METRICS)
+        assert samples["brook_active_controller"] == 1
+        assert samples["brook_under_replicated_partitions"] == 0
+    finally:
+        cluster.stop()
