@@ -441,10 +441,16 @@ class Broker:
                 await asyncio.sleep(1)
 
     async def _controller_duties(self) -> None:
+        rebalance = bool(self.config.get("auto.leader.rebalance.enable"))
+        interval = self.config.get_int("leader.imbalance.check.interval.seconds")
+        next_rebalance = time.monotonic() + interval
         while True:
             await asyncio.sleep(0.5)
             try:
                 await self.controller.check_sessions()
+                if rebalance and time.monotonic() >= next_rebalance:
+                    next_rebalance = time.monotonic() + interval
+                    await self.controller.rebalance_leaders()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -160,6 +160,30 @@ class Controller:
                 if not info.fenced and now - last > self.session_timeout_s:
                     await self._fence(info.broker_id, "session timed out")
 
+    async def rebalance_leaders(self) -> int:
+        """auto.leader.rebalance.enable: hand leadership back to each partition's preferred
+        (first) replica when it is alive and in sync, so leaders stay spread after
+        failures. Returns how many partitions moved."""
+        if not self._is_leader():
+            return 0
+        moved = 0
+        async with self._lock:
+            changes = []
+            for topic in self.image.topics.values():
+                for index, state in topic.partitions.items():
+                    if state.reassigning or state.leader < 0:
+                        continue
+                    error, change = preferred_leader_change(topic.topic_id, index, state,
+                                                            self.image.is_live)
+                    if change is not None:
+                        changes.append(change)
+            if changes:
+                await self._commit(changes)
+                moved = len(changes)
+                log.info("moved leadership of %d partitions back to their preferred replicas",
+                         moved)
+        return moved
+
     # -- topics -------------------------------------------------------------------------------
     async def op_create_topics(self, req: dict) -> dict:
         results = []

@@ -27,8 +27,9 @@ class Harness:
     def call(self, op, request):
         return asyncio.run(self.controller.call(op, request))
 
-    def join(self, broker_id):
-        reg = self.call("register_broker", {"broker_id": broker_id, "incarnation_id": f"i{broker_id}",
+    def join(self, broker_id, incarnation="first"):
+        reg = self.call("register_broker", {"broker_id": broker_id,
+                                            "incarnation_id": f"{incarnation}-{broker_id}",
                                             "host": "127.0.0.1", "port": 9092 + broker_id,
                                             "controller_port": 9093})
         beat = self.call("heartbeat", {"broker_id": broker_id, "broker_epoch": reg["broker_epoch"],
@@ -124,3 +125,24 @@ def test_configs_reassignment_elections_and_producer_ids():
     first = h.call("allocate_producer_ids", {"broker_id": 1})
     second = h.call("allocate_producer_ids", {"broker_id": 2})
     assert second["first_id"] == first["first_id"] + first["size"]
+
+
+def test_leadership_returns_to_preferred_replicas():
+    h = Harness()
+    epochs = {b: h.join(b) for b in range(3)}
+    h.call("create_topics", {"topics": [{"name": "t", "num_partitions": 3,
+                                         "replication_factor": 3, "configs": {}}]})
+    preferred = {i: p.replicas[0] for i, p in h.image.topics["t"].partitions.items()}
+    h.call("heartbeat", {"broker_id": 0, "broker_epoch": epochs[0], "want_shutdown": True})
+    assert all(p.leader != 0 for p in h.image.topics["t"].partitions.values())
+    epochs[0] = h.join(0, incarnation="restarted")  # back, and caught up (the ISR would re-admit it via AlterPartition)
+    for index, state in h.image.topics["t"].partitions.items():
+        if 0 not in state.isr:
+            h.call("alter_partition", {"broker_id": state.leader,
+                                       "topic_id": h.image.topics["t"].topic_id,
+                                       "partition": index, "leader_epoch": state.leader_epoch,
+                                       "partition_epoch": state.partition_epoch,
+                                       "new_isr": list(state.isr) + [0]})
+    assert asyncio.run(h.controller.rebalance_leaders()) == 1
+    assert {i: p.leader for i, p in h.image.topics["t"].partitions.items()} == preferred
+    assert asyncio.run(h.controller.rebalance_leaders()) == 0
