@@ -437,7 +437,8 @@ def build_statefulset(
             "serviceName": names.headless_service,
             # All brokers start together: a quorum needs its voters up before any is ready.
             "podManagementPolicy": "Parallel",
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+            # The operator restarts brokers itself, ISR-aware (cluster_rolling.py).
+            "updateStrategy": {"type": "OnDelete"},
             "selector": {"matchLabels": selector_labels(spec.name)},
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": retention, "whenScaled": retention},
             "template": {

@@ -21,6 +21,7 @@ class ClusterObservation:
     apply_error: str | None = None  # the API server refused an object
     spec_error: str | None = None  # the spec cannot be reconciled
     scale_refusal: str | None = None  # a scale-down that would lose replicas
+    roll_note: str | None = None  # what the ISR-aware rolling restart is doing
     warnings: tuple[str, ...] = ()
     paused: bool = False
 
@@ -44,10 +45,11 @@ def _ready_condition(desired: int, obs: ClusterObservation) -> Condition:
         return Condition.false(READY, "Progressing", "the StatefulSet controller has not seen the latest spec yet")
     rev_current, rev_update = st.get("currentRevision"), st.get("updateRevision")
     if rev_current and rev_update and rev_current != rev_update and updated < desired:
+        note = f"; {obs.roll_note}" if obs.roll_note else ""
         return Condition.false(
             READY,
             "RollingUpdate",
-            f"{updated}/{desired} brokers run the latest configuration; {ready}/{desired} ready",
+            f"{updated}/{desired} brokers run the latest configuration; {ready}/{desired} ready{note}",
         )
     if current > desired:
         return Condition.false(READY, "ScalingDown", f"{current} brokers running, {desired} desired")

@@ -25,8 +25,10 @@ from brook.operator.cluster_manifests import (
     build_cluster_objects,
     parse_properties,
     quorum_voters,
+    selector_labels,
     voter_ids,
 )
+from brook.operator.cluster_rolling import BrokerPod, next_restart
 from brook.operator.cluster_scaling import ScaleDecision, decide_scale
 from brook.operator.cluster_spec import SpecError, parse_cluster
 from brook.operator.cluster_status import ClusterObservation, compute_cluster_status
@@ -39,6 +41,7 @@ from brook.operator.constants import (
     CONFIG_FILE,
     FIELD_MANAGER,
     GROUP,
+    POD_INDEX_LABEL,
     TOPIC_KIND,
     TOPIC_PLURAL,
     VERSION,
@@ -133,6 +136,7 @@ def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> Non
                                                      warnings=parsed.warnings))
             raise kopf.TemporaryError(f"apply failed: {exc.message}", delay=15) from exc
         sts = kube.get_statefulset(names.namespace, names.statefulset)
+        roll_note = _roll(body, names, sts, logger)
         controller = cluster_id = None
         ready = int(((sts or {}).get("status") or {}).get("readyReplicas") or 0)
         if ask_brokers and ready > 0:
@@ -148,8 +152,52 @@ def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> Non
             body,
             ClusterObservation(statefulset=sts, controller=controller,
                                cluster_id=cluster_id or previous.get("clusterId"),
-                               warnings=parsed.warnings, scale_refusal=decision.refusal),
+                               warnings=parsed.warnings, scale_refusal=decision.refusal,
+                               roll_note=roll_note),
         )
+
+
+def _broker_pods(pods: list[dict[str, Any]]) -> list[BrokerPod]:
+    out = []
+    for pod in pods:
+        meta = pod["metadata"]
+        labels = meta.get("labels") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (pod.get("status") or {}).get("conditions") or [])
+        out.append(BrokerPod(meta["name"], int(labels.get(POD_INDEX_LABEL, -1)),
+                             labels.get("controller-revision-hash", ""), ready,
+                             bool(meta.get("deletionTimestamp"))))
+    return out
+
+
+def _roll(body: dict[str, Any], names: ClusterNames, sts: dict[str, Any] | None, logger) -> str | None:
+    """One step of the ISR-aware rolling restart; a note for the status, if any."""
+    update_revision = ((sts or {}).get("status") or {}).get("updateRevision")
+    if not update_revision:
+        return None
+    kube = RUNTIME.kube
+    raw = kube.list_pods(names.namespace, selector_labels(names.cluster))
+    pods = _broker_pods(raw)
+    if all(p.revision == update_revision for p in pods):
+        return None
+    partitions = controller = None
+    if all(p.ready and not p.terminating for p in pods):
+        try:
+            admin = KafkaAdmin(_bootstrap(names.namespace, names.cluster), timeout=CONFIG.admin_timeout_seconds)
+            controller = admin.cluster_info().controller
+            partitions = admin.partition_states()
+        except AdminError as exc:
+            logger.warning(f"rolling restart: cannot read partition state: {exc}")
+    decision = next_restart(pods, update_revision, controller, partitions)
+    if decision.restart is None:
+        return decision.waiting
+    pod = next(p for p in raw if p["metadata"]["name"] == decision.restart)
+    message = (f"restarting {decision.restart} for the latest configuration "
+               f"({decision.outdated} to go; active controller: {controller})")
+    logger.info(message)
+    kopf.event(body, type="Normal", reason="BrokerRestart", message=message)
+    kube.delete_pod(names.namespace, decision.restart, pod["metadata"]["uid"])
+    return f"restarting {decision.restart}"
 
 
 def _scale_decision(spec, existing: dict[str, Any] | None, voters: list[int], logger) -> ScaleDecision:
@@ -208,10 +256,13 @@ def statefulset_event(body, namespace, logger, **_: Any) -> None:
         ready = next((c for c in previous.get("conditions") or [] if c.get("type") == "Ready"), {})
         if ready.get("reason") == "ScaleDownRefused":
             return  # the cluster's own reconcile owns that verdict
+        names = ClusterNames(owner["metadata"]["name"], namespace)
+        roll_note = _roll(owner, names, dict(body), logger)  # a broker came back: continue
         _cluster_status(
             owner,
             ClusterObservation(statefulset=dict(body), controller=previous.get("controller"),
-                               cluster_id=previous.get("clusterId"), warnings=warnings),
+                               cluster_id=previous.get("clusterId"), warnings=warnings,
+                               roll_note=roll_note),
         )
 
 

@@ -25,6 +25,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from brook.operator.cluster_rolling import PartitionState
 from brook.operator.cluster_spec import frozen_map
 from brook.operator.topic_plan import ConfigValue, ObservedTopic, TopicPlan
 
@@ -128,6 +129,25 @@ class KafkaAdmin:
             raise _to_admin_error(exc, f"metadata from {self.bootstrap_servers}") from exc
         return _partition_replicas(md)
 
+    def partition_states(self) -> list[PartitionState]:
+        """Replicas, ISR and min.insync.replicas of every partition of every topic."""
+        try:
+            md = self._client.list_topics(timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise _to_admin_error(exc, f"metadata from {self.bootstrap_servers}") from exc
+        topics = [name for name, t in md.topics.items() if t.error is None]
+        min_isr: dict[str, int] = {}
+        if topics:
+            resources = [ConfigResource(ResourceType.TOPIC, name) for name in topics]
+            futures = self._client.describe_configs(resources, request_timeout=self.timeout)
+            for resource, future in futures.items():
+                min_isr[resource.name] = _min_isr(self._result(future, f"configs of {resource.name!r}"))
+        return [
+            PartitionState(f"{name}-{pid}", tuple(p.replicas), tuple(p.isrs), min_isr.get(name, 1))
+            for name in topics
+            for pid, p in md.topics[name].partitions.items()
+        ]
+
     def describe_topic(self, name: str) -> ObservedTopic | None:
         """The topic's partitions, replication factor and configs; None when absent."""
         try:
@@ -212,3 +232,11 @@ def _partition_replicas(md) -> dict[str, list[int]]:
         if topic.error is None
         for pid, p in topic.partitions.items()
     }
+
+
+def _min_isr(entries: Mapping[str, ConfigEntry]) -> int:
+    entry = entries.get("min.insync.replicas")
+    try:
+        return int(entry.value) if entry is not None and entry.value is not None else 1
+    except ValueError:
+        return 1

@@ -113,6 +113,23 @@ class Kube:
                 return None
             raise KubeError(exc.status, f"ConfigMap {name}: {_message(exc)}") from exc
 
+    def list_pods(self, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+        label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
+        try:
+            pods = self.core.list_namespaced_pod(namespace, label_selector=label_selector)
+        except client.ApiException as exc:
+            raise KubeError(exc.status, f"list pods: {_message(exc)}") from exc
+        return [self._dict(p) for p in pods.items]
+
+    def delete_pod(self, namespace: str, name: str, uid: str) -> None:
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
+        try:
+            self.core.delete_namespaced_pod(name, namespace, body=body)
+        except client.ApiException as exc:
+            if exc.status in (404, 409):  # gone already, or a new pod of that name
+                return
+            raise KubeError(exc.status, f"delete pod {name}: {_message(exc)}") from exc
+
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)

@@ -111,6 +111,7 @@ def test_statefulset():
     sts = build_statefulset(s, OWNER, CONFIG)["spec"]
     assert sts["replicas"] == 3 and sts["serviceName"] == "events-brokers"
     assert sts["podManagementPolicy"] == "Parallel"
+    assert sts["updateStrategy"] == {"type": "OnDelete"}
     assert sts["selector"]["matchLabels"]["app.kubernetes.io/instance"] == "events"
     assert sts["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
     claim = sts["volumeClaimTemplates"][0]

@@ -65,6 +65,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, create, patch]
+# Broker pods: read their state, delete one at a time for an ISR-aware rolling restart.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, delete]
 # Events about what it did.
 - apiGroups: ["", events.k8s.io]
   resources: [events]

@@ -1,0 +1,90 @@
+"""Which broker to restart next when the StatefulSet's pods are out of date. Pure.
+
+The StatefulSet uses the OnDelete strategy: the operator, not the StatefulSet
+controller, decides when a broker restarts (DESIGN.md): one at a time, only while
+every broker is ready, never when it would take a partition below its
+min.insync.replicas, and the active controller last (one controller election per
+roll instead of one per restarted voter), and only once no partition is under-replicated
+(the broker restarted before is back in every ISR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BrokerPod:
+    name: str
+    ordinal: int
+    revision: str
+    ready: bool
+    terminating: bool = False
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    name: str  # "topic-partition"
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    min_isr: int
+
+
+@dataclass(frozen=True)
+class RollDecision:
+    restart: str | None = None  # the pod to delete now
+    waiting: str | None = None  # why nothing is restarted although pods are out of date
+    outdated: int = 0
+
+
+def blocking_partition(node: int, partitions: Sequence[PartitionState]) -> PartitionState | None:
+    """A partition that restarting `node` would take below its min.insync.replicas.
+
+    Partitions whose replica count does not exceed min.insync.replicas cannot stay
+    writable through any restart, so they do not block (they would block forever).
+    """
+    for p in partitions:
+        if node in p.isr and len(p.replicas) > p.min_isr and len(p.isr) - 1 < p.min_isr:
+            return p
+    return None
+
+
+def next_restart(
+    pods: Sequence[BrokerPod],
+    update_revision: str,
+    controller: int | None,
+    partitions: Sequence[PartitionState] | None,
+) -> RollDecision:
+    """partitions: None when the brokers could not be asked (then nothing restarts)."""
+    outdated = [p for p in pods if p.revision != update_revision]
+    if not outdated:
+        return RollDecision()
+    busy = [p.name for p in pods if p.terminating or not p.ready]
+    if busy:
+        return RollDecision(waiting=f"waiting for {', '.join(sorted(busy))} to be ready",
+                            outdated=len(outdated))
+    if partitions is None:
+        return RollDecision(waiting="waiting for the brokers to report partition state",
+                            outdated=len(outdated))
+    # The broker restarted last must be back in every ISR before the next one goes:
+    # ready (its Kafka port answers) is not the same as caught up.
+    lagging = sorted(p.name for p in partitions if len(p.isr) < len(p.replicas))
+    if lagging:
+        shown = ", ".join(lagging[:5]) + (f" and {len(lagging) - 5} more" if len(lagging) > 5 else "")
+        return RollDecision(waiting=f"waiting for under-replicated partitions to catch up: {shown}",
+                            outdated=len(outdated))
+    # Highest ordinal first, the active controller last.
+    order = sorted(outdated, key=lambda p: (p.ordinal == controller, -p.ordinal))
+    reasons = []
+    for pod in order:
+        if pod.ordinal == controller and len(order) > 1:
+            continue  # others first
+        blocker = blocking_partition(pod.ordinal, partitions)
+        if blocker is None:
+            return RollDecision(restart=pod.name, outdated=len(outdated))
+        reasons.append(
+            f"{pod.name} holds one of the {len(blocker.isr)} in-sync replicas of {blocker.name} "
+            f"(min.insync.replicas={blocker.min_isr})"
+        )
+    return RollDecision(waiting="waiting: " + "; ".join(reasons), outdated=len(outdated))

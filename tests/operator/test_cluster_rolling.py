@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from brook.operator.cluster_rolling import (
+    BrokerPod,
+    PartitionState,
+    blocking_partition,
+    next_restart,
+)
+
+NEW = "rev-2"
+
+
+def pods(*revisions, ready=True):
+    return [BrokerPod(f"b-{i}", i, rev, ready) for i, rev in enumerate(revisions)]
+
+
+def healthy(n=3, min_isr=2):
+    return [PartitionState(f"t-{i}", tuple(range(n)), tuple(range(n)), min_isr) for i in range(4)]
+
+
+def test_nothing_to_do():
+    assert next_restart(pods(NEW, NEW, NEW), NEW, 0, healthy()).restart is None
+
+
+def test_highest_ordinal_first_controller_last():
+    assert next_restart(pods("r1", "r1", "r1"), NEW, 2, healthy()).restart == "b-1"
+    assert next_restart(pods("r1", NEW, NEW), NEW, 2, healthy()).restart == "b-0"
+    assert next_restart(pods(NEW, NEW, "r1"), NEW, 2, healthy()).restart == "b-2"  # last: the controller
+    assert next_restart(pods("r1", "r1", "r1"), NEW, None, healthy()).restart == "b-2"
+
+
+def test_one_at_a_time():
+    decision = next_restart(pods("r1", "r1", NEW, ready=True)[:2] + [BrokerPod("b-2", 2, NEW, False)],
+                            NEW, 0, healthy())
+    assert decision.restart is None and "b-2" in decision.waiting and decision.outdated == 2
+
+
+def test_min_isr_blocks():
+    shrunk = [PartitionState("t-0", (0, 1, 2), (0, 1), 2)]  # broker 2 is out of sync
+    assert blocking_partition(1, shrunk) == shrunk[0]
+    assert blocking_partition(2, shrunk) is None
+
+
+def test_waits_for_under_replicated_partitions():
+    shrunk = [PartitionState("t-0", (0, 1, 2), (0, 1), 1)]  # broker 2 restarted, not caught up
+    decision = next_restart(pods("r1", "r1", NEW), NEW, 2, shrunk)
+    assert decision.restart is None and "under-replicated partitions to catch up: t-0" in decision.waiting
+    # Once broker 2 is back in sync, broker 1 may go.
+    assert next_restart(pods("r1", "r1", NEW), NEW, 2, healthy()).restart == "b-1"
+
+
+def test_min_isr_reason_when_partitions_are_fully_in_sync_but_too_small():
+    tight = [PartitionState("t-0", (0, 1, 2), (0, 1, 2), 3)]  # RF == min ISR: cannot survive anyway
+    assert next_restart(pods("r1", "r1", NEW), NEW, 2, tight).restart == "b-1"
+
+
+def test_partitions_that_cannot_survive_any_restart_do_not_block():
+    single = [PartitionState("t-0", (1,), (1,), 1), PartitionState("t-1", (0, 1), (0, 1), 2)]
+    assert next_restart(pods("r1", "r1"), NEW, 0, single).restart == "b-1"
+
+
+def test_unknown_partition_state_waits():
+    decision = next_restart(pods("r1", NEW), NEW, 0, None)
+    assert decision.restart is None and "partition state" in decision.waiting
