@@ -126,7 +126,8 @@ class Broker:
         self.controller = Controller(self.node_id, lambda: self.metadata.image,
                                      self._commit_records, lambda: self.quorum.is_leader,
                                      self.controller_id, config,
-                                     on_registered=self._ensure_quorum_member)
+                                     on_registered=self._ensure_quorum_member,
+                                     quorum=self.quorum)
         self.channel = ControllerChannel(self.controller, lambda: self.quorum.is_leader,
                                          self.controller_id, self._controller_address,
                                          voters=lambda: sorted(self.voter_ids))
@@ -379,7 +380,7 @@ class Broker:
         """Join the metadata quorum, register, and wait until this broker is unfenced."""
         server = grpc.aio.server(options=CHANNEL_OPTIONS)
         self.quorum.add_to_server(server)
-        server.add_generic_rpc_handlers((controller_service(self.controller),))
+        server.add_generic_rpc_handlers((controller_service(self.controller, self.channel),))
         endpoint = self.controller_endpoint
         try:
             server.add_insecure_port(f"{endpoint.host}:{endpoint.port}")

@@ -25,6 +25,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="set a broker property (repeatable), e.g. node.id=1")
     broker.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     sub.add_parser("operator", help="run the Kubernetes operator (Kopf)", add_help=False)
+    quorum = sub.add_parser("quorum", help="show or change the metadata quorum's voters")
+    quorum.add_argument("action", choices=("describe", "add-voter", "remove-voter"))
+    quorum.add_argument("--controller", required=True, metavar="HOST:PORT",
+                        help="any broker's controller listener, e.g. 127.0.0.1:9093")
+    quorum.add_argument("--node-id", type=int, help="the broker to add or remove")
     return parser
 
 
@@ -35,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return operator_main(argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "quorum":
+        return _quorum_command(args)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -56,6 +63,33 @@ def main(argv: list[str] | None = None) -> int:
     except StartupFailure as exc:
         print(f"brook broker: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _quorum_command(args) -> int:
+    import json
+
+    from .controller.rpc import ControllerUnavailable, call_via
+
+    if args.action != "describe" and args.node_id is None:
+        print(f"brook quorum {args.action}: --node-id is required", file=sys.stderr)
+        return 2
+    op = {"describe": "describe_quorum", "add-voter": "add_voter",
+          "remove-voter": "remove_voter"}[args.action]
+    try:
+        result = asyncio.run(call_via(args.controller, op, {"broker_id": args.node_id}))
+    except ControllerUnavailable as exc:
+        print(f"brook quorum: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # grpc errors: unreachable address and the like
+        print(f"brook quorum: cannot reach {args.controller}: {exc}", file=sys.stderr)
+        return 1
+    if result.get("error_code"):
+        print(f"brook quorum: {result.get('error_message')}", file=sys.stderr)
+        return 1
+    if args.action != "describe":
+        result = asyncio.run(call_via(args.controller, "describe_quorum", {}))
+    print(json.dumps(result))
     return 0
 
 

@@ -33,16 +33,34 @@ def _dumps(value) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def controller_service(controller: Controller) -> grpc.GenericRpcHandler:
+def controller_service(controller: Controller,
+                       channel: ControllerChannel | None = None) -> grpc.GenericRpcHandler:
     async def call(request: dict, context: grpc.aio.ServicerContext) -> dict:
         try:
             return {"result": await controller.call(request["op"], request["request"])}
         except NotController as exc:
+            if request.get("forward") and channel is not None:
+                # A tool that knows one broker (brook quorum ...): relay to the controller.
+                try:
+                    return {"result": await channel.call(request["op"], request["request"])}
+                except ControllerUnavailable as unavailable:
+                    return {"error": str(unavailable)}
             return {"not_controller": exc.leader_id}
 
     handler = grpc.unary_unary_rpc_method_handler(
         call, request_deserializer=json.loads, response_serializer=_dumps)
     return grpc.method_handlers_generic_handler(SERVICE, {"Call": handler})
+
+
+async def call_via(address: str, op: str, request: dict, timeout: float = 60.0) -> dict:
+    """One controller operation through any broker's controller listener (for tools)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = channel.unary_unary(METHOD, request_serializer=_dumps,
+                                   response_deserializer=json.loads)
+        answer = await stub({"op": op, "request": request, "forward": True}, timeout=timeout)
+    if "result" not in answer:
+        raise ControllerUnavailable(answer.get("error") or f"no controller answered: {answer}")
+    return answer["result"]
 
 
 class ControllerChannel:

@@ -55,7 +55,8 @@ class Controller:
                  commit: Callable[[list], Awaitable[None]], is_leader: Callable[[], bool],
                  leader_id: Callable[[], int | None], config,
                  clock: Callable[[], float] = time.monotonic,
-                 on_registered: Callable[[int, str], Awaitable[None]] | None = None) -> None:
+                 on_registered: Callable[[int, str], Awaitable[None]] | None = None,
+                 quorum=None) -> None:
         self.node_id = node_id
         self._image = image
         self._commit_records = commit
@@ -69,6 +70,7 @@ class Controller:
         self.session_timeout_s = config.get_int("broker.session.timeout.ms") / 1000
         self._leader_since: float | None = None
         self._on_registered = on_registered
+        self._quorum = quorum  # the metadata quorum, for voter changes
 
     @property
     def image(self) -> MetadataImage:
@@ -297,6 +299,32 @@ class Controller:
                 await self._commit([change])
             results.append({**item, "error_code": int(error)})
         return {"partitions": results}
+
+    # -- the metadata quorum's voters ----------------------------------------------------
+    async def op_describe_quorum(self, req: dict) -> dict:
+        config = self._quorum.configuration
+        return {"error_code": 0, "leader": self._leader_id(),
+                "voters": sorted(config.voters), "learners": sorted(config.learners)}
+
+    async def op_add_voter(self, req: dict) -> dict:
+        """Promote a registered broker to voter (as a learner first, until caught up)."""
+        info = self.image.brokers.get(req["broker_id"])
+        if info is None or info.fenced:
+            return _err(ErrorCode.broker_id_not_registered,
+                        f"broker {req['broker_id']} is not a live, registered broker")
+        await self._quorum.add_voter(info.broker_id, f"{info.host}:{info.controller_port}")
+        log.info("broker %d is now a metadata quorum voter", info.broker_id)
+        return await self.op_describe_quorum(req)
+
+    async def op_remove_voter(self, req: dict) -> dict:
+        config = self._quorum.configuration
+        if req["broker_id"] not in config.voters:
+            return _err(ErrorCode.voter_not_found, f"broker {req['broker_id']} is not a voter")
+        if len(config.voters) == 1:
+            return _err(ErrorCode.invalid_request, "cannot remove the last voter")
+        await self._quorum.remove_voter(req["broker_id"])
+        log.info("broker %d left the metadata quorum's voters", req["broker_id"])
+        return {"error_code": 0}
 
     async def op_allocate_producer_ids(self, req: dict) -> dict:
         first = self.image.next_producer_id
