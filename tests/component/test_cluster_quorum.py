@@ -51,3 +51,62 @@ def test_one_voter_grows_to_three_and_survives_losing_the_first(tmp_path):
         assert "after-growth" in admin.list_topics(timeout=10).topics
     finally:
         cluster.stop()
+
+
+def test_two_of_three_replicas_down_refuses_acks_all_then_resumes(tmp_path):
+    """Replicas {1,2,3}; voters {0,1,2} keep their majority when 2 and 3 die."""
+    import confluent_kafka
+    from confluent_kafka import KafkaError
+
+    cluster = BrokerCluster(tmp_path, 4).start()
+    try:
+        from kafka.admin import KafkaAdminClient
+        from kafka.admin import NewTopic as KpTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+        admin.create_topics([KpTopic("three-replicas", -1, -1,
+                                     replica_assignments={0: [1, 2, 3]},
+                                     topic_configs={"min.insync.replicas": "2"})])
+        admin.close()
+        producer = confluent_kafka.Producer({"bootstrap.servers": cluster.bootstrap,
+                                             "acks": "all", "message.timeout.ms": 10_000,
+                                             "retries": 0})  # show the broker's own answer
+        outcomes: list = []
+
+        def send(value: bytes):
+            outcomes.clear()
+            producer.produce("three-replicas", value, partition=0,
+                             on_delivery=lambda err, msg: outcomes.append(err))
+            producer.flush(30)
+            return outcomes[0]
+
+        assert send(b"all-up") is None
+        cluster.brokers[2].kill()
+        cluster.brokers[3].kill()
+        deadline = time.monotonic() + 30
+        while True:  # once the controller fences them, the ISR is {1}: below min.insync
+            error = send(b"refused")
+            if error is not None and error.code() == KafkaError.NOT_ENOUGH_REPLICAS:
+                break  # refused before the append
+            assert error is None or error.code() in (
+                KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND, KafkaError.REQUEST_TIMED_OUT,
+                KafkaError._MSG_TIMED_OUT), error
+            assert time.monotonic() < deadline, f"never refused: {error}"
+            time.sleep(0.5)
+        cluster.brokers[3].start(timeout=60)
+        deadline = time.monotonic() + 60
+        while send(b"resumed") is not None:
+            assert time.monotonic() < deadline, "writes did not resume"
+            time.sleep(0.5)
+        consumer = confluent_kafka.Consumer({"bootstrap.servers": cluster.bootstrap,
+                                             "group.id": "check", "enable.auto.commit": False})
+        consumer.assign([confluent_kafka.TopicPartition("three-replicas", 0, 0)])
+        values, deadline = [], time.monotonic() + 30
+        while b"resumed" not in values and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                values.append(msg.value())
+        consumer.close()
+        assert values[0] == b"all-up" and b"resumed" in values
+    finally:
+        cluster.stop()
