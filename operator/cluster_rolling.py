@@ -1,8 +1,9 @@
 """Which broker to restart next when the StatefulSet's pods are out of date. Pure.
 
 The StatefulSet uses the OnDelete strategy: the operator, not the StatefulSet
-controller, decides when a broker restarts (DESIGN.md): one at a time, only while
-every broker is ready, never when it would take a partition below its
+controller, decides when a broker restarts (DESIGN.md): one at a time; out-of-date
+brokers that are not ready first (they serve nothing, and may need the new
+configuration to start at all); the others only while every broker is ready, never when it would take a partition below its
 min.insync.replicas, and the active controller last (one controller election per
 roll instead of one per restarted voter), and only once no partition is under-replicated
 (the broker restarted before is back in every ISR).
@@ -60,7 +61,15 @@ def next_restart(
     outdated = [p for p in pods if p.revision != update_revision]
     if not outdated:
         return RollDecision()
-    busy = [p.name for p in pods if p.terminating or not p.ready]
+    if any(p.terminating for p in pods):
+        going = sorted(p.name for p in pods if p.terminating)
+        return RollDecision(waiting=f"waiting for {', '.join(going)} to stop", outdated=len(outdated))
+    # An out-of-date broker that is not ready serves nothing: restart it first. A fix
+    # of the configuration must reach brokers that crash with the old one.
+    broken = sorted((p for p in outdated if not p.ready), key=lambda p: -p.ordinal)
+    if broken:
+        return RollDecision(restart=broken[0].name, outdated=len(outdated))
+    busy = [p.name for p in pods if not p.ready]
     if busy:
         return RollDecision(waiting=f"waiting for {', '.join(sorted(busy))} to be ready",
                             outdated=len(outdated))

@@ -182,3 +182,23 @@ def test_warning_condition_and_pause(harness, namespace):
     assert obj["status"]["readyReplicas"] == 2
     assert harness.condition(obj, "ReconciliationPaused") == {}
     assert json.dumps(obj["status"]).count("ReconciliationPaused") == 0
+
+
+def test_config_fix_reaches_a_crashing_broker(harness, namespace):
+    """A broker that crashes with its configuration gets the fixed one without waiting
+    for it to be ready (the rolling restart restarts broken brokers first)."""
+    api = harness.api
+    path = harness.custom(namespace, "kafkaclusters", "broken")
+    harness.create(kafka_cluster("broken", namespace, replicas=1, config={"message.max.bytes": "0"}))
+    from kubeapi import wait_for
+
+    def crashing() -> bool:
+        pod = api.get_or_none(f"/api/v1/namespaces/{namespace}/pods/broken-broker-0")
+        statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+        return bool(statuses) and statuses[0].get("restartCount", 0) >= 1
+    wait_for(crashing, 60, "the broker crashing with message.max.bytes=0")
+    assert "message.max.bytes=0" in harness.runner.pod_log(namespace, "broken-broker-0")
+    harness.wait_condition(path, "False", "BrokersNotReady", namespace=namespace)
+
+    api.merge_patch(path, {"spec": {"config": {"message.max.bytes": "1048588"}}})
+    harness.wait_condition(path, "True", "BrokersReady", timeout=90, namespace=namespace)

@@ -33,6 +33,15 @@ def test_one_at_a_time():
     decision = next_restart(pods("r1", "r1", NEW, ready=True)[:2] + [BrokerPod("b-2", 2, NEW, False)],
                             NEW, 0, healthy())
     assert decision.restart is None and "b-2" in decision.waiting and decision.outdated == 2
+    stopping = pods("r1", "r1") + [BrokerPod("b-2", 2, "r1", True, terminating=True)]
+    assert "b-2 to stop" in next_restart(stopping, NEW, 0, healthy()).waiting
+
+
+def test_broken_outdated_brokers_go_first():
+    # A broker crashing with the old configuration gets the new one at once,
+    # whatever the ISRs say and even if it is the controller.
+    crashing = [BrokerPod("b-0", 0, "r1", False), BrokerPod("b-1", 1, "r1", True)]
+    assert next_restart(crashing, NEW, 0, None).restart == "b-0"
 
 
 def test_min_isr_blocks():
