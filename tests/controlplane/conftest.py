@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "controlplane"
 sys.path.insert(0, str(TOOLS))
 
-from controlplane import ControlPlane, bin_dir, missing_programs  # noqa: E402
+from controlplane import DIE_WITH_PARENT, ControlPlane, bin_dir, missing_programs  # noqa: E402
 from kubeapi import ApiError, KubeApi, object_path, wait_for  # noqa: E402
 from podrunner import PodRunner  # noqa: E402
 
@@ -95,7 +95,8 @@ class Harness:
         self.operator = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", sys.executable,
              str(TOOLS / "pod_exec.py"), str(spec)],
-            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=DIE_WITH_PARENT)
         handle.close()
 
     def stop_operator(self) -> None:

@@ -39,6 +39,30 @@ class ControlPlaneError(RuntimeError):
     pass
 
 
+def _parent_death_signal():
+    """A preexec_fn: the child gets SIGKILL when the process that started it dies.
+
+    The programs run in their own sessions (Ctrl-C must not reach them before the
+    harness stops them in order); without this, a harness killed outright (SIGKILL,
+    a CI timeout) would leave etcd, kube-apiserver and brokers running.
+    """
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+    return preexec
+
+
+DIE_WITH_PARENT = _parent_death_signal()
+
+
 def read_versions() -> dict[str, str]:
     out = {}
     for line in (HERE / "versions.env").read_text().splitlines():
@@ -164,7 +188,7 @@ class ControlPlane:
         popen = subprocess.Popen(
             [str(self.binaries / name), *args],
             stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=DIE_WITH_PARENT,
         )
         handle.close()
         proc = Process(name, popen, log)

@@ -55,6 +55,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from controlplane import DIE_WITH_PARENT  # noqa: E402
 from kubeapi import ApiError, KubeApi  # noqa: E402
 
 log = logging.getLogger("brook.podrunner")
@@ -694,6 +695,7 @@ class PodRunner:
             ["unshare", "--mount", "--propagation", "private", sys.executable, str(self.pod_exec),
              str(c.exec_spec)],
             stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=DIE_WITH_PARENT,
         )
         handle.close()
         c.started_at = now()
