@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export BROOK_CACHE ?= $(HOME)/.cache/brook
 
-.PHONY: setup tools run test lint unit clean bench compat profile
+.PHONY: setup tools run test lint unit clean bench compat profile e2e helm-crds
 
 setup: $(VENV)/.installed
 
@@ -16,9 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Non-Python test dependencies (Kafka's Java client and tools, kcat, kafkajs), cached.
+# Non-Python test dependencies, cached in $(BROOK_CACHE): Kafka's Java client and tools,
+# kcat, kafkajs; and the Kubernetes control plane (etcd, kube-apiserver, controllers,
+# helm) built with `go build` — about 15-20 minutes the first time, then a no-op.
 tools: setup
 	bash tools/setup-test-tools.sh
+	bash tools/controlplane/build.sh
 
 run: setup
 	$(BIN)/brook broker
@@ -45,6 +48,14 @@ compat: tools
 
 profile: tools $(VENV)/.bench-installed
 	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
+
+# kind-based end-to-end run (needs Docker and kind; see e2e/).
+e2e: setup
+	bash e2e/run.sh
+
+# Copy crds/ (the single source of truth) into the Helm chart.
+helm-crds:
+	bash helm/sync-crds.sh
 
 clean:
 	rm -rf $(VENV) brook-data .pytest_cache .hypothesis
