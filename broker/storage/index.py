@@ -120,7 +120,37 @@ class _IndexFile:
             self._fd = -1
 
 
-class OffsetIndex:
+class _SparseIndex:
+    """What both index files share: the file handle and the entry count (one relative
+    offset per entry in either kind)."""
+
+    _file: _IndexFile
+    _relative_offsets: array
+    max_entries: int
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
+
+    @property
+    def fd(self) -> int:
+        return self._file.fd
+
+    def __len__(self) -> int:
+        return len(self._relative_offsets)
+
+    @property
+    def is_full(self) -> bool:
+        return len(self._relative_offsets) >= self.max_entries
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class OffsetIndex(_SparseIndex):
     """Maps offsets to the file position of a batch at or before them."""
 
     def __init__(self, path: Path, base_offset: int, max_entries: int) -> None:
@@ -137,21 +167,6 @@ class OffsetIndex:
                 )
             except ValueError as error:
                 self.load_problem = str(error)
-
-    @property
-    def path(self) -> Path:
-        return self._file.path
-
-    @property
-    def fd(self) -> int:
-        return self._file.fd
-
-    def __len__(self) -> int:
-        return len(self._positions)
-
-    @property
-    def is_full(self) -> bool:
-        return len(self._positions) >= self.max_entries
 
     def problem(self, log_size: int) -> str | None:
         return self.load_problem or offset_index_problem(
@@ -202,14 +217,7 @@ class OffsetIndex:
         )
         self.load_problem = None
 
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class TimeIndex:
+class TimeIndex(_SparseIndex):
     """Maps timestamps to the batch where the segment's largest timestamp so far appears."""
 
     def __init__(self, path: Path, base_offset: int, max_entries: int) -> None:
@@ -226,21 +234,6 @@ class TimeIndex:
                 )
             except ValueError as error:
                 self.load_problem = str(error)
-
-    @property
-    def path(self) -> Path:
-        return self._file.path
-
-    @property
-    def fd(self) -> int:
-        return self._file.fd
-
-    def __len__(self) -> int:
-        return len(self._timestamps)
-
-    @property
-    def is_full(self) -> bool:
-        return len(self._timestamps) >= self.max_entries
 
     def problem(self, next_offset: int) -> str | None:
         return self.load_problem or time_index_problem(
@@ -294,9 +287,3 @@ class TimeIndex:
             )
         )
         self.load_problem = None
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
