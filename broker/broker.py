@@ -127,10 +127,13 @@ class Broker:
                                      self._commit_records, lambda: self.quorum.is_leader,
                                      self.controller_id, config,
                                      on_registered=self._ensure_quorum_member,
-                                     quorum=self.quorum)
+                                     quorum=self.quorum,
+                                     leader_epoch=lambda: self.quorum.leader.epoch)
         self.channel = ControllerChannel(self.controller, lambda: self.quorum.is_leader,
                                          self.controller_id, self._controller_address,
-                                         voters=lambda: sorted(self.voter_ids))
+                                         voters=lambda: sorted(self.voter_ids),
+                                         attempt_timeout=config.get_int(
+                                             "controller.quorum.request.timeout.ms") / 1000)
         self.producer_ids = ProducerIdPool(self)
         self.replicas = ReplicaManager(self)
         self.metrics.watch_replication(

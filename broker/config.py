@@ -47,6 +47,9 @@ BROKER_PROPERTIES: dict[str, tuple[str, object]] = {
     "inter.broker.listener.name": ("str", None),
     "controller.listener.names": ("str", None),
     "controller.quorum.voters": ("str", ""),
+    # How long one call to a controller may take before the caller asks again (maybe
+    # another node): a frozen controller must not hold a broker's heartbeats hostage.
+    "controller.quorum.request.timeout.ms": ("int", 2000),
     "broker.rack": ("str", None),
     "cluster.id": ("str", None),
     "log.dirs": ("str", None),

@@ -63,14 +63,23 @@ async def call_via(address: str, op: str, request: dict, timeout: float = 60.0) 
     return answer["result"]
 
 
+# Operations whose repeat is harmless: only these give up on a silent controller after
+# one short attempt and ask again. Others (creating a topic, adding a voter) wait the
+# whole timeout, so a slow but working controller is not asked twice.
+RETRY_SAFE_OPS = frozenset({"heartbeat", "register_broker", "alter_partition",
+                            "allocate_producer_ids", "describe_quorum"})
+
+
 class ControllerChannel:
     """Calls the active controller: in-process when this node leads, else over gRPC."""
 
     def __init__(self, controller: Controller, is_leader: Callable[[], bool],
                  leader_id: Callable[[], int | None],
                  address_of: Callable[[int], str | None],
-                 voters: Callable[[], list[int]] = list) -> None:
+                 voters: Callable[[], list[int]] = list,
+                 attempt_timeout: float = 2.0) -> None:
         self.controller = controller
+        self._attempt_timeout = attempt_timeout  # per remote attempt, then re-resolve
         self._voters = voters  # asked in turn while no leader is known (a joining observer)
         self._is_leader = is_leader
         self._leader_id = leader_id
@@ -95,8 +104,10 @@ class ControllerChannel:
                 if target is not None:
                     address = self._address_of(target)
                     if address:
-                        answer = await self._remote(address, op, request,
-                                                    max(0.1, deadline - time.monotonic()))
+                        remaining = max(0.1, deadline - time.monotonic())
+                        if op in RETRY_SAFE_OPS:
+                            remaining = min(remaining, self._attempt_timeout)
+                        answer = await self._remote(address, op, request, remaining)
                         if "result" in answer:
                             return answer["result"]
                         hint = answer.get("not_controller")

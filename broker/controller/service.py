@@ -56,7 +56,7 @@ class Controller:
                  leader_id: Callable[[], int | None], config,
                  clock: Callable[[], float] = time.monotonic,
                  on_registered: Callable[[int, str], Awaitable[None]] | None = None,
-                 quorum=None) -> None:
+                 quorum=None, leader_epoch: Callable[[], int] = lambda: 0) -> None:
         self.node_id = node_id
         self._image = image
         self._commit_records = commit
@@ -68,7 +68,8 @@ class Controller:
         self._heartbeats: dict[int, float] = {}
         self._shutting_down: set[int] = set()
         self.session_timeout_s = config.get_int("broker.session.timeout.ms") / 1000
-        self._leader_since: float | None = None
+        self._leader_epoch = leader_epoch
+        self._term: int | None = None  # the quorum epoch whose sessions _heartbeats tracks
         self._on_registered = on_registered
         self._quorum = quorum  # the metadata quorum, for voter changes
 
@@ -148,17 +149,20 @@ class Controller:
     async def check_sessions(self) -> None:
         """Fence brokers whose heartbeats stopped (called periodically on the leader)."""
         if not self._is_leader():
-            self._leader_since = None
+            self._term = None
             return
         now = self.clock()
-        if self._leader_since is None:
-            # A new controller gives every broker one session to reach it.
-            self._leader_since = now
-            for broker_id in self.image.brokers:
-                self._heartbeats.setdefault(broker_id, now)
+        term = self._leader_epoch()
+        if self._term != term:
+            # A new term gives every broker one whole session to reach this controller:
+            # heartbeats seen in an earlier term (this node may have led briefly before)
+            # say nothing about who is alive now, and brokers were busy timing out on
+            # the old controller.
+            self._term = term
+            self._heartbeats = {broker_id: now for broker_id in self.image.brokers}
         async with self._lock:
             for info in list(self.image.brokers.values()):
-                last = self._heartbeats.get(info.broker_id, self._leader_since)
+                last = self._heartbeats.setdefault(info.broker_id, now)
                 if not info.fenced and now - last > self.session_timeout_s:
                     await self._fence(info.broker_id, "session timed out")
 

@@ -72,14 +72,19 @@ class LeaderState:
             return True
         return False
 
-    def isr_candidates(self) -> list[int]:
-        """Followers outside the ISR that have caught up enough to join it."""
+    def isr_candidates(self, now_ms: int, lag_max_ms: int) -> list[int]:
+        """Followers outside the ISR that have caught up enough to join it. A follower
+        that stopped fetching is no candidate, however far it got: with no new writes its
+        old position still equals the high watermark, and taking it back would make
+        acks=all writes wait on a dead replica."""
         joined = []
         for broker in self.replicas:
             if broker == self.my_id or broker in self.maximal_isr:
                 continue
-            leo = self.followers.get(broker, FollowerProgress()).log_end_offset
-            if leo >= self.high_watermark and leo >= self.epoch_start_offset:
+            progress = self.followers.get(broker, FollowerProgress())
+            leo = progress.log_end_offset
+            if leo >= self.high_watermark and leo >= self.epoch_start_offset \
+                    and now_ms - progress.last_caught_up_ms <= lag_max_ms:
                 joined.append(broker)
         return joined
 
@@ -93,7 +98,7 @@ class LeaderState:
         if self.pending_isr is not None:
             return None  # one change at a time, as Kafka does
         lagging = set(self.lagging_isr_members(now_ms, lag_max_ms))
-        joining = self.isr_candidates()
+        joining = self.isr_candidates(now_ms, lag_max_ms)
         if not lagging and not joining:
             return None
         wanted = [b for b in self.replicas if (b in self.isr and b not in lagging)

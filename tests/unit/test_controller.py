@@ -14,11 +14,12 @@ class Harness:
         self.image = MetadataImage()
         self.now = 0.0
         self.leader = leader
+        self.epoch = 1
         config = BrokerConfig.from_sources(None, ["num.partitions=3",
                                                   "default.replication.factor=3"])
         self.controller = Controller(0, lambda: self.image, self.commit, lambda: self.leader,
                                      lambda: 0 if self.leader else 2, config,
-                                     clock=lambda: self.now)
+                                     clock=lambda: self.now, leader_epoch=lambda: self.epoch)
 
     async def commit(self, records):
         for record in records:
@@ -80,6 +81,21 @@ def test_session_timeout_fences_and_moves_leadership():
     asyncio.run(h.controller.check_sessions())
     assert h.image.brokers[0].fenced
     assert all(p.leader in (1, 2) and 0 not in p.isr for p in h.image.topics["t"].partitions.values())
+
+
+def test_a_controller_elected_again_gives_every_broker_a_fresh_session():
+    h = Harness()
+    for b in range(3):
+        h.join(b)
+    asyncio.run(h.controller.check_sessions())  # leads term 1, heartbeats seen at t=0
+    h.leader = False  # another node leads for a while; this one misses no check
+    h.now, h.epoch = 20.0, 3
+    h.leader = True  # ... and leads again, brokers still timing out on the old leader
+    asyncio.run(h.controller.check_sessions())
+    assert not any(b.fenced for b in h.image.brokers.values())
+    h.now = 20.0 + h.controller.session_timeout_s + 0.1  # nobody reached it within a session
+    asyncio.run(h.controller.check_sessions())
+    assert all(b.fenced for b in h.image.brokers.values())
 
 
 def test_controlled_shutdown_moves_leaders_first():

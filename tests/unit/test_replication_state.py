@@ -41,6 +41,18 @@ def test_a_lagging_follower_is_proposed_out_and_a_caught_up_one_back_in():
     assert state.proposed_isr(now_ms=30_100, lag_max_ms=30_000) == (0, 1, 2)
 
 
+def test_a_follower_that_stopped_fetching_is_not_taken_back_into_the_isr():
+    state = leader(now=0)
+    state.on_follower_fetch(1, 10, leader_leo=10, now_ms=100)
+    state.on_follower_fetch(2, 10, leader_leo=10, now_ms=100)  # then broker 2 freezes
+    state.advance_high_watermark(10)
+    state.on_follower_fetch(1, 10, leader_leo=10, now_ms=3_500)
+    assert state.proposed_isr(now_ms=3_500, lag_max_ms=3_000) == (0, 1)
+    state.isr = (0, 1)
+    # no writes since: its old position still equals the high watermark
+    assert state.proposed_isr(now_ms=5_000, lag_max_ms=3_000) is None
+
+
 def test_one_isr_change_in_flight_at_a_time_and_maximal_isr_holds_the_watermark():
     state = leader(isr=(0, 1))
     state.pending_isr = (0, 1, 2)
