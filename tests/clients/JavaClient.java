@@ -144,9 +144,17 @@ public class JavaClient {
         int[] partitions = new int[count];
         long[] offsets = new long[count];
         AtomicReference<Exception> error = new AtomicReference<>();
+        // optional pacing: send record i no earlier than i / per_second seconds in
+        int perSecond = req.has("per_second") ? req.get("per_second").asInt() : 0;
+        long startNanos = System.nanoTime();
         try (KafkaProducer<byte[], byte[]> producer =
                      new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer())) {
             for (int i = 0; i < count; i++) {
+                if (perSecond > 0) {
+                    long due = startNanos + i * 1_000_000_000L / perSecond;
+                    long wait = due - System.nanoTime();
+                    if (wait > 0) Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                }
                 final int idx = i;
                 producer.send(records.get(i), (md, ex) -> {
                     if (ex != null) error.compareAndSet(null, ex);

@@ -134,11 +134,12 @@ class HelperDriver(ClientDriver):
             self._helper.close()
             self._helper = None
 
-    def produce(self, bootstrap, topic, records, compression="none"):
+    def produce(self, bootstrap, topic, records, compression="none", **extra):
         self._check_compression(compression)
         lines = [wire.encode_produce_record(r) for r in records]
         data, _ = self._call({"op": "produce", "bootstrap": bootstrap, "topic": topic,
-                              "compression": compression, "count": len(lines)}, lines)
+                              "compression": compression, "count": len(lines), **extra},
+                             lines)
         return [wire.decode_ack(x) for x in data]
 
     def consume(self, bootstrap, topic, partitions=None, expected_count=0, timeout_s=30.0):

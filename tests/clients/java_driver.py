@@ -37,3 +37,9 @@ class JavaClientDriver(HelperDriver):
             "-cp", paths.kafka_classpath(), str(JAVA_SOURCE),
         ]
         return argv, None
+
+    def produce(self, bootstrap, topic, records, compression="none", per_second: int = 0):
+        """per_second > 0 paces the sends, so a fault can land while the producer is
+        still busy however fast the machine is."""
+        extra = {"per_second": per_second} if per_second else {}
+        return super().produce(bootstrap, topic, records, compression, **extra)

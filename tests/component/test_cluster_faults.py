@@ -284,7 +284,9 @@ def test_java_idempotent_producer_across_a_leader_kill(cluster):
 
     def run():
         try:
-            outcome["acks"] = driver.produce(cluster.bootstrap, "java-kill", records)
+            # ~5 s of sending at 4,000 records/s: the kill lands mid-stream on any machine
+            outcome["acks"] = driver.produce(cluster.bootstrap, "java-kill", records,
+                                             per_second=4000)
         except Exception as exc:  # noqa: BLE001 - reported below
             outcome["error"] = exc
         outcome["done"] = time.monotonic()
