@@ -26,6 +26,7 @@ from .protocol.codec import (
 )
 from .protocol.entities import build
 from .protocol.frames import FrameError, read_frame
+from .response_writer import SegmentShrankError, prepare, write_response
 
 log = logging.getLogger("brook.server")
 
@@ -67,6 +68,7 @@ class KafkaServer:
         metrics = self.broker.metrics
         metrics.connections.inc()
         try:
+            prepare(writer)
             while True:
                 frame = await asyncio.wait_for(read_frame(reader, self.max_request_bytes),
                                                self.idle_timeout_s)
@@ -74,9 +76,8 @@ class KafkaServer:
                     return
                 response = await self.dispatch(frame, peer)
                 if response is not None:
-                    writer.write(response)
-                    await writer.drain()
-        except (FrameError, InvalidRequestError) as exc:
+                    await write_response(writer, response)
+        except (FrameError, InvalidRequestError, SegmentShrankError) as exc:
             metrics.connections_closed_for_errors.inc()
             log.warning("closing connection from %s: %s", peer, exc)
         except TimeoutError:
@@ -93,7 +94,7 @@ class KafkaServer:
             self._connections.discard(task)
             writer.close()
 
-    async def dispatch(self, frame: bytes, peer: str) -> bytes | None:
+    async def dispatch(self, frame: bytes, peer: str) -> bytes | list | None:
         api_key, version, correlation_id = peek_api(frame)
         spec = self.apis.get(api_key)
         if spec is None:
@@ -118,5 +119,7 @@ class KafkaServer:
         metrics.latency.labels(spec.name).observe(time.perf_counter() - started)
         if body is None:
             return None
+        if isinstance(body, list):  # already encoded, as parts (Fetch)
+            return body
         return encode_response(api_key, version, correlation_id,
                                build(response_class(api_key, version), body))

@@ -1,8 +1,9 @@
 """Fetch: long-poll for data (min_bytes / max_wait), response and partition byte limits.
 
-Record batches go out exactly as stored; nothing is decoded. Brook opens no fetch
-sessions (it answers session_id 0), so every fetch is a full fetch, which all
-clients support.
+Record batches go out exactly as stored; nothing is decoded or copied: the response
+is encoded by hand around file slices that the connection sends with sendfile. Brook
+opens no fetch sessions (it answers session_id 0), so every fetch is a full fetch,
+which all clients support.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from kio.schema.errors import ErrorCode
 
 from ..protocol.entities import ms
+from ..protocol.fetch_response import PartitionData, encode_fetch_response
 from ..storage.log import OffsetOutOfRangeError
 from .registry import api
 
@@ -24,8 +26,8 @@ READ_COMMITTED = 1
 async def handle_fetch(broker, ctx, request) -> dict:
     session_id = getattr(request, "session_id", 0)
     if session_id != 0:
-        return {"throttle_time": 0, "error_code": ErrorCode.fetch_session_id_not_found,
-                "session_id": 0, "responses": ()}
+        return encode_fetch_response(ctx.api_version, ctx.correlation_id, [],
+                                     error_code=ErrorCode.fetch_session_id_not_found)
     max_wait_ms = max(0, ms(request.max_wait))
     min_bytes = max(0, request.min_bytes)
     max_bytes = getattr(request, "max_bytes", 2_147_483_647)
@@ -46,8 +48,12 @@ async def handle_fetch(broker, ctx, request) -> dict:
         await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
-    return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0,
-            "responses": _materialise(broker, plan, replica_id < 0)}
+    if replica_id < 0:
+        for topic, partitions in plan:
+            size = sum(p.records_size for p in partitions)
+            if size:
+                broker.metrics.bytes_out.labels(topic).inc(size)
+    return encode_fetch_response(ctx.api_version, ctx.correlation_id, plan)
 
 
 def _requested_partitions(broker, request):
@@ -77,59 +83,40 @@ def _epoch_error(partition, requested: int) -> ErrorCode:
 
 
 def _plan_fetch(broker, request, max_bytes: int, committed: bool, replica_id: int):
-    """Decide what each partition returns: (topic, [(entry, partition, slices)]), bytes."""
+    """Decide what each partition returns: [(topic, [PartitionData])], bytes, any error."""
     plan = []
     total = 0
     has_error = False
     for topic in request.topics:
         entries = []
         for item in topic.partitions:
-            entry = {"partition_index": item.partition, "error_code": ErrorCode.none,
-                     "high_watermark": -1, "last_stable_offset": -1, "log_start_offset": -1,
-                     "aborted_transactions": () if committed else None,
-                     "preferred_read_replica": -1, "records": b""}
+            entry = PartitionData(item.partition,
+                                  aborted_transactions=() if committed else None)
+            entries.append(entry)
             partition, error = broker.lookup(topic.topic, item.partition)
             if error == ErrorCode.none:
                 error = _epoch_error(partition, getattr(item, "current_leader_epoch", -1))
             if error != ErrorCode.none:
-                entry["error_code"] = error
+                entry.error_code = error
                 has_error = True
-                entries.append((entry, None, []))
                 continue
             hw = partition.high_watermark
             if replica_id >= 0:
                 upper = partition.log.log_end_offset  # followers copy everything
             else:
                 upper = partition.last_stable_offset if committed else hw
-            entry.update(high_watermark=hw, last_stable_offset=partition.last_stable_offset,
-                         log_start_offset=partition.log.log_start_offset)
+            entry.high_watermark = hw
+            entry.last_stable_offset = partition.last_stable_offset
+            entry.log_start_offset = partition.log.log_start_offset
             budget = min(item.partition_max_bytes, max_bytes - total)
-            slices = []
             if budget > 0 or total == 0:
                 try:
                     # KIP-74: the first batch of the response goes out whatever its size.
-                    slices = partition.log.read(item.fetch_offset, max(budget, 0), upper,
-                                                min_one_batch=total == 0)
+                    entry.slices = partition.log.read(item.fetch_offset, max(budget, 0), upper,
+                                                      min_one_batch=total == 0)
                 except OffsetOutOfRangeError:
-                    entry["error_code"] = ErrorCode.offset_out_of_range
+                    entry.error_code = ErrorCode.offset_out_of_range
                     has_error = True
-            size = sum(s[2] for s in slices)
-            total += size
-            entries.append((entry, partition, slices))
+            total += entry.records_size
         plan.append((topic.topic, entries))
     return plan, total, has_error
-
-
-def _materialise(broker, plan, count_bytes_out: bool) -> list[dict]:
-    responses = []
-    for topic, entries in plan:
-        partitions = []
-        for entry, partition, slices in entries:
-            if slices:
-                data = partition.log.read_bytes(slices)
-                entry["records"] = data
-                if count_bytes_out:
-                    broker.metrics.bytes_out.labels(topic).inc(len(data))
-            partitions.append(entry)
-        responses.append({"topic": topic, "partitions": partitions})
-    return responses

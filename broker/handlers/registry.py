@@ -19,7 +19,9 @@ class RequestContext:
     peer: str
 
 
-Handler = Callable[..., Awaitable[dict | None]]
+# A dict body to encode, None for no response (acks=0), or a list of already encoded
+# parts (bytes and file slices: Fetch).
+Handler = Callable[..., Awaitable[dict | list | None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,3 +177,22 @@ def test_timestamps_beyond_message_timestamp_after_max_ms_are_refused(broker, to
         late = encode_batch([Record(0, future, b"k", b"v", [])])
         assert produce(c, topic_name, late).error_code == ErrorCode.invalid_timestamp
         assert fetch(c, topic_name, 0).high_watermark == 0
+
+
+def test_a_large_fetch_sends_the_stored_bytes_across_segments(broker, topic_name):
+    """Past 64 KiB a fetch goes out with sendfile from the segment files: the records
+    in the response are the log's bytes exactly, batch boundaries and all, though
+    they span several segments and the frame is assembled around them."""
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name, segment_bytes=100_000)
+        for i in range(40):
+            assert produce(c, topic_name, batch([b"%03d" % i + b"v" * 9_000] * 5)).error_code == 0
+        data = fetch(c, topic_name, 0, partition_max_bytes=50_000_000)
+        directory = broker.data_dir / f"{topic_name}-0"
+        segments = sorted(directory.glob("*.log"))
+        assert len(segments) > 10
+        assert data.records == b"".join(s.read_bytes() for s in segments)
+        assert len(_values(data.records)) == 200
+        # and a fetch from the middle starts at the batch holding the offset
+        middle = fetch(c, topic_name, 102, partition_max_bytes=50_000_000)
+        assert _values(middle.records)[0].startswith(b"020")
