@@ -3,10 +3,13 @@
 Run as root inside a fresh private mount namespace (`unshare --mount`):
     pod_exec.py SPEC.json
 SPEC: {"hosts": path, "mounts": [{"source", "target", "readOnly"}], "readOnlyRoot": bool,
-       "env": {...}, "argv": [...], "workingDir": path|None, "scratch": dir}
+       "env": {...}, "argv": [...], "workingDir": path|None, "scratch": dir,
+       "keepVisible": [path, ...]}
 
 It bind-mounts the pod's /etc/hosts (cluster DNS) and volumes at their mount paths,
-optionally makes the root filesystem read-only, then execs the command. A mount
+binds back the host paths the command needs (the checkout and its virtualenv) where a
+volume hid them (an emptyDir at /tmp over a checkout in /tmp), optionally makes the
+root filesystem read-only, then execs the command. A mount
 path that does not exist on the host is created inside an overlay of its nearest
 existing parent, so nothing is ever created outside the work directory.
 """
@@ -28,8 +31,20 @@ def run(*argv: str, fds: tuple[int, ...] = ()) -> None:
 
 def bind(fd: int, target: Path) -> None:
     """Bind-mount what `fd` (an O_PATH handle) points at: it stays reachable even
-    after an earlier mount hid its path (e.g. an emptyDir mounted over /tmp)."""
-    run("mount", "--bind", f"/proc/self/fd/{fd}", str(target), fds=(fd,))
+    after an earlier mount hid its path (e.g. an emptyDir mounted over /tmp).
+    --no-canonicalize: mount(8) would otherwise turn /proc/self/fd/N back into the
+    path name, which now leads to whatever hides it."""
+    run("mount", "--no-canonicalize", "--bind", f"/proc/self/fd/{fd}", str(target), fds=(fd,))
+
+
+def hidden(path: str, fd: int) -> bool:
+    """True when `path` no longer leads to what `fd` was opened on."""
+    try:
+        now = os.stat(path)
+    except OSError:
+        return True
+    was = os.fstat(fd)
+    return (now.st_dev, now.st_ino) != (was.st_dev, was.st_ino)
 
 
 def ensure_mountpoint(target: Path, scratch: Path, overlaid: set[Path]) -> None:
@@ -59,6 +74,8 @@ def main(argv: list[str]) -> int:
     handles = [os.open(m["source"], os.O_PATH) for m in mounts]
     is_dir = [os.path.isdir(m["source"]) for m in mounts]
     hosts = os.open(spec["hosts"], os.O_PATH) if spec.get("hosts") else None
+    keep = [(path, os.open(path, os.O_PATH)) for path in spec.get("keepVisible", [])
+            if os.path.isdir(path)]
     scratch.mkdir(parents=True, exist_ok=True)
     for mount, fd, directory in zip(mounts, handles, is_dir, strict=True):
         target = Path(mount["target"])
@@ -71,6 +88,10 @@ def main(argv: list[str]) -> int:
         bind(fd, target)
         if mount.get("readOnly"):
             run("mount", "-o", "remount,bind,ro", str(target))
+    for path, fd in sorted(keep, key=lambda k: len(Path(k[0]).parts)):
+        if hidden(path, fd):
+            ensure_mountpoint(Path(path), scratch, overlaid)
+            bind(fd, Path(path))
     # Last: a volume at a path that did not exist overlays its parent (/etc for
     # /etc/brook), which would hide a hosts file bound earlier.
     if hosts is not None:

@@ -178,6 +178,7 @@ class PodRunner:
         interval: float = 0.3,
         max_grace_seconds: float = 15.0,
         read_only_root: bool = True,
+        keep_visible: tuple[str, ...] = (),
     ):
         self.api = KubeApi(kubeconfig)
         self.apiserver = apiserver
@@ -188,6 +189,10 @@ class PodRunner:
         self.interval = interval
         self.max_grace = max_grace_seconds
         self.read_only_root = read_only_root
+        # Host paths every container needs even under a volume that hides them: the
+        # interpreter's environment and the executables' folders (a checkout in /tmp).
+        self.keep_visible = sorted({sys.prefix, *keep_visible,
+                                    *(str(Path(e).resolve().parent) for e in executables.values())})
         rng = random.Random(os.getpid() ^ int(time.time()))
         # A /24 of loopback unlikely to be used by anyone else on the machine.
         self.ip_prefix = f"127.{rng.randint(100, 199)}.{rng.randint(1, 254)}."
@@ -675,6 +680,7 @@ class PodRunner:
                 "readOnlyRoot": bool(security.get("readOnlyRootFilesystem")) and self.read_only_root,
                 "env": env, "argv": argv, "workingDir": spec.get("workingDir"),
                 "scratch": str(directory / f"{spec['name']}.scratch"),
+                "keepVisible": self.keep_visible,
             }))
             c = Container(spec["name"], spec, argv, env, directory / f"{spec['name']}.log", exec_spec)
             for kind in ("startup", "readiness", "liveness"):
