@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Protocol
 
 from .protocol.fetch_response import Part
 from .storage.log import FileSlice
@@ -27,12 +28,22 @@ class SegmentShrankError(ConnectionError):
     completed and the connection must close; the client fetches again."""
 
 
-def prepare(writer: asyncio.StreamWriter) -> None:
+class Writer(Protocol):
+    """What a response is written to: an asyncio.StreamWriter or a connection.Connection."""
+
+    transport: asyncio.Transport
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+def prepare(writer: Writer) -> None:
     """Make drain() wait until the transport's buffer is empty (needed before sendfile)."""
     writer.transport.set_write_buffer_limits(high=0)
 
 
-async def write_response(writer: asyncio.StreamWriter, response: bytes | list[Part]) -> None:
+async def write_response(writer: Writer, response: bytes | list[Part]) -> None:
     if isinstance(response, bytes):
         writer.write(response)
         await writer.drain()

@@ -13,6 +13,7 @@ import time
 
 from kio.schema.errors import ErrorCode
 
+from .connection import Connection
 from .handlers.api_versions import API_VERSIONS, api_versions_body
 from .handlers.registry import RequestContext, load_all
 from .protocol.codec import (
@@ -25,7 +26,7 @@ from .protocol.codec import (
     response_class,
 )
 from .protocol.entities import build
-from .protocol.frames import FrameError, read_frame
+from .protocol.frames import FrameError
 from .response_writer import SegmentShrankError, prepare, write_response
 
 log = logging.getLogger("brook.server")
@@ -46,8 +47,10 @@ class KafkaServer:
         for listener in self.broker.config.listeners:
             if listener.name in controller_names:
                 continue
-            server = await asyncio.start_server(self._serve, listener.host, listener.port,
-                                                reuse_address=True, backlog=1024)
+            loop = asyncio.get_running_loop()
+            server = await loop.create_server(
+                lambda: Connection(self.max_request_bytes, self._open), listener.host,
+                listener.port, reuse_address=True, backlog=1024)
             self._servers.append(server)
             log.info("listening for Kafka clients on %s://%s:%d", listener.name, listener.host,
                      listener.port)
@@ -61,28 +64,30 @@ class KafkaServer:
         for server in self._servers:
             await server.wait_closed()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
+    def _open(self, connection: Connection) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(connection))
         self._connections.add(task)
-        peer = "{}:{}".format(*(writer.get_extra_info("peername") or ("?", "?"))[:2])
+        task.add_done_callback(self._connections.discard)
+
+    async def _serve(self, connection: Connection) -> None:
+        peer = "{}:{}".format(*(connection.transport.get_extra_info("peername") or ("?", "?"))[:2])
         metrics = self.broker.metrics
         metrics.connections.inc()
         try:
-            prepare(writer)
+            prepare(connection)
             while True:
-                frame = await asyncio.wait_for(read_frame(reader, self.max_request_bytes),
-                                               self.idle_timeout_s)
+                frame = await connection.next_frame(self.idle_timeout_s)
                 if frame is None:
                     return
                 response = await self.dispatch(frame, peer)
                 if response is not None:
-                    await write_response(writer, response)
+                    await write_response(connection, response)
         except (FrameError, InvalidRequestError, SegmentShrankError) as exc:
             metrics.connections_closed_for_errors.inc()
             log.warning("closing connection from %s: %s", peer, exc)
         except TimeoutError:
             log.debug("closing idle connection from %s", peer)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except ConnectionError:
             pass
         except asyncio.CancelledError:
             pass
@@ -91,8 +96,7 @@ class KafkaServer:
             log.exception("internal error serving %s; closing that connection", peer)
         finally:
             metrics.connections.dec()
-            self._connections.discard(task)
-            writer.close()
+            connection.close()
 
     async def dispatch(self, frame: bytes, peer: str) -> bytes | list | None:
         api_key, version, correlation_id = peek_api(frame)
