@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     for key in config.unknown:
         log.warning("ignoring unknown broker property %s", key)
     _install_fast_loop()
+    # kio's phantom types import hypothesis, when installed (a test dependency), only to
+    # register test strategies: 150 ms of a broker's start-up spent on nothing it uses.
+    sys.modules.setdefault("hypothesis", None)
     from .runner import StartupFailure, run_broker
 
     try:

@@ -99,6 +99,8 @@ class RaftCore:
         self._votes: set[int] = set()
         self._election_deadline = 0
         self._reset_election_timer()
+        if self.configuration.voters == {self.node_id}:
+            self._election_deadline = self._now  # a sole voter has nobody to wait for
 
         self._progress: dict[int, Progress] = {}
         self._heartbeat_deadline = 0
