@@ -9,6 +9,8 @@ bytes actually present before slicing.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import TypeVar
 
 from .entries import Entry, EntryKind, Snapshot
 from .membership import Configuration, Member
@@ -23,6 +25,7 @@ from .messages import (
 )
 
 FORMAT_VERSION = 1
+T = TypeVar("T")
 MAX_ADDRESS_BYTES = 1024
 
 
@@ -132,46 +135,53 @@ def _read_entry(src: _Reader) -> Entry:
     return Entry(term, index, entry_kind, src.blob())
 
 
-def encode_configuration(configuration: Configuration) -> bytes:
+def _encoded(write: Callable[[_Writer, T], None], value: T) -> bytes:
     out = _Writer()
-    _write_configuration(out, configuration)
+    write(out, value)
     return out.getvalue()
 
 
-def decode_configuration(data: bytes) -> Configuration:
+def _decoded(read: Callable[[_Reader], T], data: bytes) -> T:
+    """Decode exactly one value: bytes left over mean corruption."""
     src = _Reader(data)
-    configuration = _read_configuration(src)
+    value = read(src)
     src.finish()
-    return configuration
+    return value
 
 
-def encode_entry(entry: Entry) -> bytes:
-    out = _Writer()
-    _write_entry(out, entry)
-    return out.getvalue()
-
-
-def decode_entry(data: bytes) -> Entry:
-    src = _Reader(data)
-    entry = _read_entry(src)
-    src.finish()
-    return entry
-
-
-def encode_snapshot(snapshot: Snapshot) -> bytes:
-    out = _Writer()
+def _write_snapshot(out: _Writer, snapshot: Snapshot) -> None:
     out.u64(snapshot.last_index)
     out.u64(snapshot.last_term)
     _write_configuration(out, snapshot.configuration)
     out.blob(snapshot.data)
-    return out.getvalue()
+
+
+def _read_snapshot(src: _Reader) -> Snapshot:
+    return Snapshot(src.u64(), src.u64(), _read_configuration(src), src.blob())
+
+
+def encode_configuration(configuration: Configuration) -> bytes:
+    return _encoded(_write_configuration, configuration)
+
+
+def decode_configuration(data: bytes) -> Configuration:
+    return _decoded(_read_configuration, data)
+
+
+def encode_entry(entry: Entry) -> bytes:
+    return _encoded(_write_entry, entry)
+
+
+def decode_entry(data: bytes) -> Entry:
+    return _decoded(_read_entry, data)
+
+
+def encode_snapshot(snapshot: Snapshot) -> bytes:
+    return _encoded(_write_snapshot, snapshot)
 
 
 def decode_snapshot(data: bytes) -> Snapshot:
-    src = _Reader(data)
-    snapshot = Snapshot(src.u64(), src.u64(), _read_configuration(src), src.blob())
-    src.finish()
-    return snapshot
+    return _decoded(_read_snapshot, data)
 
 
 # --- messages ---------------------------------------------------------------------------

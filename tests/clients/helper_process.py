@@ -15,7 +15,8 @@ import threading
 import time
 
 from . import wire
-from .base import ClientDriver, KafkaClientError, TopicDescription, user_topics
+from .base import ClientDriver, KafkaClientError, ToolUnavailable, TopicDescription, user_topics
+from .toolpaths import paths
 
 _EOF = object()
 
@@ -117,14 +118,28 @@ class HelperDriver(ClientDriver):
 
     call_timeout = 180.0
 
+    def _check_tools(self) -> None:
+        """Look up the cached tools the helper needs; raises paths.ToolMissing."""
+        raise NotImplementedError
+
     def _helper_argv(self) -> tuple[list[str], dict[str, str] | None]:
         raise NotImplementedError
 
     def __init__(self):
         self._helper: HelperProcess | None = None
 
+    def unavailable_reason(self):
+        try:
+            self._check_tools()
+        except paths.ToolMissing as e:
+            return str(e)
+        return None
+
     def _call(self, request, data_lines=None, timeout=None):
         if self._helper is None:
+            reason = self.unavailable_reason()
+            if reason:
+                raise ToolUnavailable(reason)
             argv, env = self._helper_argv()
             self._helper = HelperProcess(argv, env=env, name=self.name)
         return self._helper.call(request, data_lines, timeout or self.call_timeout)

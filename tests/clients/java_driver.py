@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import ToolUnavailable
 from .helper_process import HelperDriver
 from .toolpaths import paths
 
@@ -19,18 +18,11 @@ class JavaClientDriver(HelperDriver):
 
     name = "java"
 
-    def unavailable_reason(self):
-        try:
-            paths.java_path()
-            paths.kafka_home()
-        except paths.ToolMissing as e:
-            return str(e)
-        return None
+    def _check_tools(self):
+        paths.java_path()
+        paths.kafka_home()
 
     def _helper_argv(self):
-        reason = self.unavailable_reason()
-        if reason:
-            raise ToolUnavailable(reason)
         argv = [
             paths.java_path(), "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
             "-Xshare:auto", f"-Dlog4j2.configurationFile={paths.log4j_config('tools')}",

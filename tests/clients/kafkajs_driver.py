@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .base import ToolUnavailable
 from .helper_process import HelperDriver
 from .toolpaths import paths
 
@@ -27,18 +26,11 @@ class KafkajsDriver(HelperDriver):
     supports_duplicate_headers = False
     incremental_alter_configs = False
 
-    def unavailable_reason(self):
-        try:
-            paths.node_path()
-            paths.node_modules_dir()
-        except paths.ToolMissing as e:
-            return str(e)
-        return None
+    def _check_tools(self):
+        paths.node_path()
+        paths.node_modules_dir()
 
     def _helper_argv(self):
-        reason = self.unavailable_reason()
-        if reason:
-            raise ToolUnavailable(reason)
         env = dict(os.environ)
         env["NODE_PATH"] = str(paths.node_modules_dir())
         return [paths.node_path(), str(JS_SOURCE)], env
