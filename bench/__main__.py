@@ -7,6 +7,9 @@ Sections (select with --sections):
   latency   end-to-end (confluent-kafka produce -> consume) and produce->ack
             (ProducerPerformance --throughput) latency at a fixed fraction of Brook's peak rate
   memory    broker RSS (/proc, process tree) when idle and its peak under the loads above
+  replicated  three nodes of each, RF=3 topics with min.insync.replicas=2: confluent-kafka
+            acks=all produce (1 and 12 partitions), consume, end-to-end latency at a
+            fraction of Brook's replicated peak, and the three nodes' summed RSS peak
 
 Every case runs --runs times per broker, alternating which broker goes first, on a fresh
 topic; the table shows medians and Brook/Kafka for every row. Results: a table on the
@@ -16,6 +19,7 @@ terminal, bench/results/bench-<time>.json and bench/results/bench-<time>.png.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -26,7 +30,16 @@ from functools import partial
 
 from bench import RESULTS_DIR
 from bench import chart as chart_mod
-from bench.brokers import KINDS, PARITY_CONFIG, brook_version, machine_note, start, use_brook_ref
+from bench.brokers import (
+    CLUSTER_NODES,
+    KINDS,
+    PARITY_CONFIG,
+    brook_version,
+    machine_note,
+    start,
+    start_cluster,
+    use_brook_ref,
+)
 from bench.stats import aggregate, table
 from bench.workloads import (
     MB,
@@ -41,7 +54,8 @@ from bench.workloads import (
     producer_perf,
 )
 
-SECTIONS = ("startup", "produce", "consume", "latency", "memory")
+SECTIONS = ("startup", "produce", "consume", "latency", "memory", "replicated")
+REPLICATED_PRODUCE_PARTITIONS = (1, 12)
 
 
 def ack_latency(bootstrap, topic, records, size, rate) -> dict:
@@ -119,7 +133,7 @@ class Bench:
             self.log(f"{section} {case} {broker.label}: SKIPPED, {msg}")
             return None
         try:
-            with Sampler(broker.pid) as s:
+            with Sampler(broker.pids) as s:
                 t = time.monotonic()
                 m = fn()
                 secs = time.monotonic() - t
@@ -128,8 +142,9 @@ class Bench:
             self.log(f"{section} {case} {broker.label}: FAILED {e}")
             return None
         key = (kind, rep)
-        self.peak_rss[key] = max(self.peak_rss.get(key, 0), s.peak)
-        keys = (("p50 ms", "p99 ms", "p99.9 ms", "achieved rec/s") if section == "latency"
+        if section != "replicated":  # that one reports its own, summed over three nodes
+            self.peak_rss[key] = max(self.peak_rss.get(key, 0), s.peak)
+        keys = (("p50 ms", "p99 ms", "p99.9 ms", "achieved rec/s") if "p50 ms" in m
                 else ("MB/s", "records/s"))
         metrics = {k: m[k] for k in keys if k in m}
         if nbytes and s.cpu is not None:
@@ -269,6 +284,76 @@ class Bench:
                 self.measured("latency", ack_case, kind, rep, partial(
                     ack_latency, b.bootstrap, topic, n, a.latency_size, rates["perf"]))
 
+    def replicated(self):
+        """Three nodes of each broker, one cluster at a time (six brokers at once would not
+        leave the load generator a core), each warmed up first. Pass 1: throughput; pass 2: latency at a fraction of the slower cluster's peak acks=all rate,
+        so that neither cluster is offered more than it can take. The order of the
+        clusters alternates between the passes."""
+        a = self.args
+        size = 1024
+        records = max(1000, int(a.mb_per_run * a.ck_factor / 2 * MB / size))
+        produce_labels = {p: f"ck 1KiB p{p} RF=3 acks=all" for p in REPLICATED_PRODUCE_PARTITIONS}
+        consume_label = f"ck 1KiB p1 RF=3 ({records:,} records)"
+        for kind in self.order(0):
+            with self._cluster(kind) as cluster:
+                if cluster is None:
+                    continue
+                for rep in range(a.runs):
+                    for partitions, label in produce_labels.items():
+                        topic = f"rf3-p{partitions}-{rep}"
+                        create_topic(cluster.bootstrap, topic, partitions)
+                        self.measured("replicated", label, kind, rep, partial(
+                            ck_produce, cluster.bootstrap, topic, records, size, "all", "none"),
+                            records * size)
+                    self.measured("replicated", consume_label, kind, rep, partial(
+                        ck_consume, cluster.bootstrap, f"rf3-p1-{rep}", records),
+                        records * size)
+        peaks = []
+        for kind in self.order(0):
+            rates = sorted(r["metrics"]["records/s"] for r in self.runs
+                           if r["broker"] == kind and r["case"] == produce_labels[1])
+            if rates:
+                peaks.append(rates[len(rates) // 2])
+        rate = max(1, int(min(peaks, default=10_000) * a.latency_fraction))
+        case = (f"e2e ck 1KiB p1 RF=3 acks=all @{rate:,}/s ({a.latency_fraction:.0%} of the "
+                "slower peak)")
+        for kind in self.order(1):
+            with self._cluster(kind) as cluster:
+                if cluster is None:
+                    continue
+                for rep in range(a.runs):
+                    topic = f"rf3-latency-{rep}"
+                    create_topic(cluster.bootstrap, topic, 1)
+                    self.measured("replicated", case, kind, rep, partial(
+                        ck_e2e, cluster.bootstrap, topic, rate, a.latency_seconds, size))
+
+    @contextlib.contextmanager
+    def _cluster(self, kind):
+        """A started cluster as self.brokers[kind] (None if it did not start); its summed
+        RSS peak over the whole stay is recorded as one more row."""
+        self.log(f"replicated: starting {CLUSTER_NODES} {kind} nodes")
+        try:
+            cluster = self.brokers[kind] = start_cluster(kind, heap=self.args.kafka_heap)
+        except Exception as e:  # noqa: BLE001 - recorded and reported
+            self.errors.append(f"replicated: {kind} cluster did not start: {e}")
+            self.log(f"replicated: {kind} cluster FAILED to start: {e}")
+            yield None
+            return
+        try:
+            if self.args.warmup:  # JIT for Kafka, page cache and imports for both
+                create_topic(cluster.bootstrap, "rf3-warmup", 1)
+                ck_produce(cluster.bootstrap, "rf3-warmup", 30_000, 1024, "all", "none")
+                self.log(f"replicated: {cluster.label} warmed up (not measured)")
+            with Sampler(cluster.pids) as whole:
+                yield cluster
+            self.record("replicated", f"{CLUSTER_NODES} nodes under these loads", kind,
+                        len([r for r in self.runs if r["broker"] == kind
+                             and r["case"].startswith(f"{CLUSTER_NODES} nodes")]),
+                        {"RSS peak MiB (sum)": whole.peak / MB})
+        finally:
+            cluster.stop()
+            del self.brokers[kind]
+
     def memory_rows(self):
         for (kind, rep), peak in sorted(self.peak_rss.items()):
             self.record("memory", "peak during the produce/consume/latency loads", kind, rep,
@@ -282,7 +367,8 @@ class Bench:
         nb = len(a.brokers)
         self.planned = (a.runs * nb * (("startup" in sections) + len(cases)
                                        + ("consume" in sections) * len(a.tools.split(","))
-                                       + ("latency" in sections) * 2))
+                                       + ("latency" in sections) * 2
+                                       + ("replicated" in sections) * 4))  # per run
         print(f"Brook vs Kafka benchmark: {len(cases)} produce cases, {a.runs} runs each per "
               f"broker, sections {','.join(sections)}", flush=True)
         print("NOTE: shared 2-core machine; brokers and load generators compete for the same "
@@ -291,8 +377,13 @@ class Bench:
         if "startup" in sections:
             self.startup()
         needs_brokers = any(s in sections for s in ("produce", "consume", "latency", "memory"))
-        if not needs_brokers:
-            return
+        if needs_brokers:
+            self.single_node(sections, cases)
+        if "replicated" in sections:
+            self.replicated()
+
+    def single_node(self, sections, cases):
+        a = self.args
         try:
             for kind in a.brokers:
                 self.brokers[kind] = start(kind, heap=a.kafka_heap)
@@ -309,6 +400,7 @@ class Bench:
         finally:
             for b in self.brokers.values():
                 b.stop()
+            self.brokers.clear()
         if "memory" in sections:
             self.memory_rows()
 

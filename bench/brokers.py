@@ -36,6 +36,21 @@ PARITY_CONFIG: dict[str, str] = {
     "log.segment.bytes": str(64 * 1024 * 1024),
 }
 
+# The replicated comparison: three combined broker+controller nodes each, topics with
+# RF=3 and min.insync.replicas=2 (the usual production choice). Brook's test cluster
+# shortens heartbeats and lag timeouts for fault tests; Kafka's defaults come back here.
+CLUSTER_NODES = 3
+CLUSTER_CONFIG: dict[str, str] = {
+    "default.replication.factor": "3",
+    "offsets.topic.replication.factor": "3",
+    "min.insync.replicas": "2",
+    "group.initial.rebalance.delay.ms": "0",
+    "log.segment.bytes": str(64 * 1024 * 1024),
+}
+_KAFKA_TIMING_DEFAULTS = {"broker.heartbeat.interval.ms": "2000",
+                          "broker.session.timeout.ms": "9000",
+                          "replica.lag.time.max.ms": "30000"}
+
 
 def rss_bytes(pid: int) -> int | None:
     """Resident set size of pid and its descendants (from /proc), None if it is gone."""
@@ -69,6 +84,7 @@ class Broker:
     spawned_at: float  # time.monotonic() just before the broker process was spawned
     ready_at: float  # when it first answered (Brook: port open; Kafka: Metadata)
     format_seconds: float = 0.0  # Kafka's storage format step (Brook has none)
+    other_pids: tuple[int, ...] = ()  # the rest of a cluster
     _stop: object = field(default=None, repr=False)
     _data_root: Path | None = field(default=None, repr=False)
     _cleanup: Path | None = field(default=None, repr=False)
@@ -80,11 +96,16 @@ class Broker:
     def partition_dir(self, topic: str, partition: int) -> Path:
         return self._data_root / f"{topic}-{partition}"
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid, *self.other_pids]
+
     def rss(self) -> int | None:
-        return rss_bytes(self.pid)
+        sizes = [rss_bytes(pid) for pid in self.pids]
+        return None if None in sizes else sum(sizes)
 
     def alive(self) -> bool:
-        return rss_bytes(self.pid) is not None
+        return all(rss_bytes(pid) is not None for pid in self.pids)
 
     def stop(self) -> None:
         try:
@@ -217,6 +238,38 @@ def start(kind: str, **kwargs) -> Broker:
         kwargs.pop("log_level", None)
         kwargs.pop("workdir", None)
         return start_kafka(**kwargs)
+    raise ValueError(f"unknown broker kind {kind!r}; one of {KINDS}")
+
+
+def start_cluster(kind: str, *, heap: str = "1g", timeout: float = 180.0) -> Broker:
+    """CLUSTER_NODES nodes of Brook or Kafka as one Broker (pids: every node)."""
+    spawned = time.monotonic()
+    if kind == "brook":
+        from tests.support.cluster import BrokerCluster
+        root = Path(tempfile.mkdtemp(prefix="brook-bench-cluster-"))
+        if _SNAPSHOT is not None:
+            raise SystemExit("--brook-ref does not cover the replicated section yet")
+        cluster = BrokerCluster(root, CLUSTER_NODES, **{
+            k.replace(".", "_"): v for k, v in {**CLUSTER_CONFIG,
+                                                 **_KAFKA_TIMING_DEFAULTS}.items()})
+        try:
+            cluster.start(timeout=timeout)
+        except BaseException:
+            cluster.stop()
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        pids = [b.proc.pid for b in cluster.brokers]
+        return Broker("brook", cluster.bootstrap, pids[0], brook_version(), spawned,
+                      time.monotonic(), other_pids=tuple(pids[1:]), _stop=cluster.stop,
+                      _cleanup=root)
+    if kind == "kafka":
+        from tools.reference_kafka import ReferenceKafkaCluster
+        kafka = ReferenceKafkaCluster(CLUSTER_NODES, port=0, heap=heap,
+                                      broker_config=dict(CLUSTER_CONFIG), start_timeout=timeout)
+        kafka.start()
+        pids = [n.pid for n in kafka.nodes]
+        return Broker("kafka", kafka.bootstrap, pids[0], f"kafka {paths.kafka_version()}",
+                      spawned, time.monotonic(), other_pids=tuple(pids[1:]), _stop=kafka.stop)
     raise ValueError(f"unknown broker kind {kind!r}; one of {KINDS}")
 
 

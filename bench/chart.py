@@ -47,6 +47,14 @@ def panels(rows: list[Row]) -> list[tuple[str, list[tuple[str, Row]], bool]]:
              "storage format s": "storage format\n(Kafka only)"}
     sel = [(short.get(r.metric, r.metric), r) for r in rows if r.section == "startup"]
     out.append(("Start-up of a fresh broker (s, lower is better)", sel, False))
+    sel = [(_rest(r.case).split(" @")[0].replace(" acks", "\nacks").replace(" (", "\n("), r)
+           for r in rows if r.section == "replicated" and r.metric == "MB/s"]
+    out.append(("Three nodes, RF=3, min.insync.replicas=2: confluent-kafka (MB/s, higher is "
+                "better)", sel, False))
+    sel = [(f"{r.metric.replace(' ms', '')}\nend-to-end acks=all", r) for r in rows
+           if r.section == "replicated" and r.metric in LATENCY_METRICS]
+    out.append(("Three nodes, RF=3: latency at half of Brook's peak (ms, log scale, lower is "
+                "better)", sel, True))
     return [(t, [(lab, r) for lab, r in sel if r.brook is not None or r.kafka is not None], log)
             for t, sel, log in out if sel]
 

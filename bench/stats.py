@@ -21,6 +21,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "p99.9 ms": ("ms", False),
     "RSS idle MiB": ("MiB", False),
     "RSS peak MiB": ("MiB", False),
+    "RSS peak MiB (sum)": ("MiB", False),
     "start to first produce s": ("s", False),
     "start to listening s": ("s", False),
     "storage format s": ("s", False),

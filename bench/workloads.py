@@ -80,24 +80,29 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 class Sampler:
-    """Peak RSS and CPU time of a process while a `with` block runs (10 Hz)."""
+    """Peak RSS and CPU time of one or more processes (summed) while a `with` block runs
+    (10 Hz)."""
 
-    def __init__(self, pid: int, interval: float = 0.1):
-        self.pid = pid
+    def __init__(self, pids: int | list[int], interval: float = 0.1):
+        self.pids = [pids] if isinstance(pids, int) else list(pids)
         self.interval = interval
         self.peak = 0
         self.cpu = None
         self._stop = threading.Event()
 
+    def _cpu(self) -> float | None:
+        times = [cpu_seconds(pid) for pid in self.pids]
+        return None if None in times else sum(times)
+
     def _loop(self):
         while not self._stop.is_set():
-            rss = rss_bytes(self.pid)
+            rss = sum(rss_bytes(pid) or 0 for pid in self.pids)
             if rss:
                 self.peak = max(self.peak, rss)
             self._stop.wait(self.interval)
 
     def __enter__(self):
-        self._cpu0 = cpu_seconds(self.pid)
+        self._cpu0 = self._cpu()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
         return self
@@ -105,7 +110,7 @@ class Sampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        cpu1 = cpu_seconds(self.pid)
+        cpu1 = self._cpu()
         if self._cpu0 is not None and cpu1 is not None:
             self.cpu = cpu1 - self._cpu0
 
