@@ -53,13 +53,23 @@ async def write_response(writer: Writer, response: bytes | list[Part]) -> None:
         writer.write(b"".join(p if isinstance(p, bytes) else _pread(p) for p in response))
         await writer.drain()
         return
-    for part in response:
-        if isinstance(part, bytes):
-            writer.write(part)
-        else:
-            await writer.drain()  # empty: the file bytes must follow what it holds
-            await _sendfile(writer.transport, part)
-    await writer.drain()
+    # Own descriptors for the wait ahead: a slow client may hold this response past the
+    # time a removed segment's descriptor stays open, after which its number could
+    # name another file.
+    parts = [FileSlice(os.dup(p.fd), p.position, p.length) if isinstance(p, FileSlice) else p
+             for p in response]
+    try:
+        for part in parts:
+            if isinstance(part, bytes):
+                writer.write(part)
+            else:
+                await writer.drain()  # empty: the file bytes must follow what it holds
+                await _sendfile(writer.transport, part)
+        await writer.drain()
+    finally:
+        for part in parts:
+            if isinstance(part, FileSlice):
+                os.close(part.fd)
 
 
 def _pread(piece: FileSlice) -> bytes:
