@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="watch this namespace (repeatable); default: all namespaces")
     parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
                         help="liveness endpoint URL served by Kopf ('' disables)")
+    parser.add_argument("--metrics", default="",
+                        help="serve Prometheus metrics of the operator on HOST:PORT ('' disables)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.add_argument("--quiet", action="store_true", help="warnings and errors only")
     return parser
@@ -42,6 +44,10 @@ def main(argv: list[str]) -> int:
     from brook.operator import handlers
 
     kopf.configure(verbose=args.verbose, quiet=args.quiet)
+    if args.metrics:
+        from brook.operator.metrics import serve
+
+        serve(args.metrics)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     namespaces = list(handlers.CONFIG.namespaces)

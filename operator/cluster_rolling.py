@@ -22,6 +22,8 @@ class BrokerPod:
     revision: str
     ready: bool
     terminating: bool = False
+    age: float = 0.0  # seconds since the pod was created
+    ready_for: float = 1e9  # seconds since it last became ready
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class RollDecision:
     restart: str | None = None  # the pod to delete now
     waiting: str | None = None  # why nothing is restarted although pods are out of date
     outdated: int = 0
+    halted: str | None = None  # a restarted broker that did not come back: the roll stops
 
 
 def blocking_partition(node: int, partitions: Sequence[PartitionState]) -> PartitionState | None:
@@ -56,11 +59,26 @@ def next_restart(
     update_revision: str,
     controller: int | None,
     partitions: Sequence[PartitionState] | None,
+    halt_after: float | None = None,
+    settle: float = 0.0,
 ) -> RollDecision:
-    """partitions: None when the brokers could not be asked (then nothing restarts)."""
+    """partitions: None when the brokers could not be asked (then nothing restarts);
+    halt_after: seconds a broker already on the new revision may take to become ready
+    before the roll is declared halted (None: never); settle: seconds every broker must
+    have been ready before the next one restarts."""
     outdated = [p for p in pods if p.revision != update_revision]
     if not outdated:
         return RollDecision()
+    # A broker restarted with the new configuration that does not come back stops the
+    # roll: the next broker would likely fail the same way. Nothing else restarts until
+    # it is ready or the spec changes again (then it is out of date and goes first).
+    stuck = sorted(p.name for p in pods if p.revision == update_revision and not p.ready
+                   and not p.terminating and halt_after is not None and p.age >= halt_after)
+    if stuck:
+        return RollDecision(
+            waiting=f"roll halted: {', '.join(stuck)} did not become ready within {halt_after:.0f}s "
+                    "of its restart with the new configuration; fix the spec (the broker's log says why)",
+            outdated=len(outdated), halted=", ".join(stuck))
     if any(p.terminating for p in pods):
         going = sorted(p.name for p in pods if p.terminating)
         return RollDecision(waiting=f"waiting for {', '.join(going)} to stop", outdated=len(outdated))
@@ -72,6 +90,10 @@ def next_restart(
     busy = [p.name for p in pods if not p.ready]
     if busy:
         return RollDecision(waiting=f"waiting for {', '.join(sorted(busy))} to be ready",
+                            outdated=len(outdated))
+    settling = sorted(p.name for p in pods if p.ready_for < settle)
+    if settling:
+        return RollDecision(waiting=f"waiting {settle:.0f}s after {', '.join(settling)} became ready",
                             outdated=len(outdated))
     if partitions is None:
         return RollDecision(waiting="waiting for the brokers to report partition state",

@@ -41,6 +41,14 @@ class OperatorConfig:
     topic_delete_timeout_seconds: float = 300.0
     # Timeout of one Kafka Admin API call.
     admin_timeout_seconds: float = 15.0
+    # How long a broker restarted by a rolling update may take to become ready before
+    # the roll is halted (condition RollHalted) instead of restarting the next one.
+    roll_halt_seconds: float = 300.0
+    # How long every broker must have been ready before the next one is restarted.
+    roll_settle_seconds: float = 0.0
+    # Partitions reassigned at a time when balancing after a scale-up (the brokers have
+    # no replication throttle, so the copying is bounded by batching instead).
+    balance_batch_partitions: int = 4
     # Overrides the bootstrap address of every cluster: "{name}" and "{namespace}"
     # are substituted. For running the operator outside the Kubernetes cluster.
     bootstrap_override: str | None = None
@@ -59,5 +67,8 @@ class OperatorConfig:
             resync_seconds=_float(env, "BROOK_RESYNC_SECONDS", 30.0) or 30.0,
             topic_delete_timeout_seconds=_float(env, "BROOK_TOPIC_DELETE_TIMEOUT_SECONDS", 300.0),
             admin_timeout_seconds=_float(env, "BROOK_ADMIN_TIMEOUT_SECONDS", 15.0) or 15.0,
+            roll_halt_seconds=_float(env, "BROOK_ROLL_HALT_SECONDS", 300.0) or 300.0,
+            roll_settle_seconds=_float(env, "BROOK_ROLL_SETTLE_SECONDS", 0.0),
+            balance_batch_partitions=max(1, int(_float(env, "BROOK_BALANCE_BATCH_PARTITIONS", 4))),
             bootstrap_override=env.get("BROOK_BOOTSTRAP_OVERRIDE", "").strip() or None,
         )

@@ -18,8 +18,9 @@ from typing import Any
 
 import kopf
 
-from brook.operator import kopf_settings
+from brook.operator import kopf_settings, metrics
 from brook.operator.annotations import deletion_policy, is_paused
+from brook.operator.cluster_balance import first_batch, plan_balance, spread
 from brook.operator.cluster_manifests import (
     ClusterNames,
     build_cluster_objects,
@@ -31,7 +32,7 @@ from brook.operator.cluster_manifests import (
 from brook.operator.cluster_rolling import BrokerPod, next_restart
 from brook.operator.cluster_scaling import ScaleDecision, decide_scale
 from brook.operator.cluster_spec import SpecError, parse_cluster
-from brook.operator.cluster_status import ClusterObservation, compute_cluster_status
+from brook.operator.cluster_status import ClusterObservation, compute_cluster_status, topic_risks
 from brook.operator.conditions import paused_status
 from brook.operator.config import OperatorConfig
 from brook.operator.constants import (
@@ -39,6 +40,7 @@ from brook.operator.constants import (
     CLUSTER_LABEL,
     CLUSTER_PLURAL,
     CONFIG_FILE,
+    CONTROLLER_PORT,
     FIELD_MANAGER,
     GROUP,
     POD_INDEX_LABEL,
@@ -47,6 +49,7 @@ from brook.operator.constants import (
     VERSION,
 )
 from brook.operator.kafka_admin import AdminError, KafkaAdmin
+from brook.operator.kafka_quorum import QuorumClient
 from brook.operator.kafka_reassign import ReassignmentClient
 from brook.operator.kube import Kube, KubeError, load_config
 from brook.operator.topic_plan import Refusal, TopicOutcome, plan_topic, topic_status
@@ -106,6 +109,11 @@ def _cluster_status(body: dict[str, Any], obs: ClusterObservation) -> None:
 
 
 def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> None:
+    with metrics.reconciling(CLUSTER_KIND):
+        _reconcile_cluster(body, logger, ask_brokers=ask_brokers)
+
+
+def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> None:
     meta = body["metadata"]
     kube = RUNTIME.kube
     with RUNTIME.lock(meta["uid"]):
@@ -125,7 +133,7 @@ def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> Non
         config_map = kube.get_config_map(names.namespace, names.config_map)
         current = parse_properties(((config_map or {}).get("data") or {}).get(CONFIG_FILE, "")) or None
         voters = voter_ids(quorum_voters(parsed.spec, CONFIG, current))
-        decision = _scale_decision(parsed.spec, existing, voters, logger)
+        decision = _scale_decision(body, parsed.spec, existing, voters, logger)
         spec = dataclasses.replace(parsed.spec, replicas=decision.replicas)
         try:
             for obj in build_cluster_objects(spec, body, CONFIG, current):
@@ -136,7 +144,7 @@ def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> Non
                                                      warnings=parsed.warnings))
             raise kopf.TemporaryError(f"apply failed: {exc.message}", delay=15) from exc
         sts = kube.get_statefulset(names.namespace, names.statefulset)
-        roll_note = _roll(body, names, sts, logger)
+        roll = _roll(body, names, sts, logger)
         controller = cluster_id = None
         ready = int(((sts or {}).get("status") or {}).get("readyReplicas") or 0)
         if ask_brokers and ready > 0:
@@ -148,13 +156,94 @@ def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> Non
         previous = body.get("status") or {}
         if controller is None and ready > 0:
             controller = previous.get("controller")
+        risks = None
+        if ask_brokers and ready > 0:
+            try:
+                states = KafkaAdmin(_bootstrap(names.namespace, names.cluster),
+                                    timeout=CONFIG.admin_timeout_seconds).partition_states()
+                risks = topic_risks(states)
+            except AdminError as exc:
+                logger.info(f"cannot read the topics' replication settings: {exc}")
+        grew = existing is not None and int((existing.get("spec") or {}).get("replicas") or 0) < spec.replicas
+        busy = bool(decision.refusal or decision.progress or roll.note or roll.halted)
+        balance = _balance(body, spec, ready, grew, busy, ask_brokers, logger)
         _cluster_status(
             body,
             ClusterObservation(statefulset=sts, controller=controller,
                                cluster_id=cluster_id or previous.get("clusterId"),
                                warnings=parsed.warnings, scale_refusal=decision.refusal,
-                               roll_note=roll_note),
+                               scale_progress=decision.progress,
+                               roll_note=roll.note, roll_halted=roll.halted,
+                               balance_pending=balance.pending, balance_progress=balance.progress,
+                               balance_elected=balance.elected, topic_risks=risks),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _BalanceStep:
+    pending: bool = False
+    progress: str | None = None
+    elected: int | None = None
+
+
+def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask_brokers: bool,
+             logger) -> _BalanceStep:
+    """After a scale-up: move replicas and preferred leaders onto the new brokers, a small
+    batch of partitions at a time, until balanced (status.balance says how far)."""
+    previous = (body.get("status") or {}).get("balance") or {}
+    if not (grew or previous.get("pending")):
+        return _BalanceStep()
+    if not ask_brokers or busy or ready < spec.replicas:
+        return _BalanceStep(True, previous.get("message") or
+                            f"balancing after the scale-up: waiting for {spec.replicas} ready brokers")
+    bootstrap = _bootstrap(spec.namespace, spec.name)
+    try:
+        admin = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+        reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+        if admin.cluster_info().brokers < spec.replicas:
+            return _BalanceStep(True, "balancing after the scale-up: waiting for every broker to register")
+        ongoing = sum(len(p) for p in reassigner.ongoing_all().values())
+        if ongoing:
+            return _BalanceStep(True, f"balancing: {ongoing} partition reassignment(s) in progress")
+        assignments = admin.assignments()
+        brokers = list(range(spec.replicas))
+        plan = plan_balance(assignments, brokers)
+        if plan:
+            batch = first_batch(plan, CONFIG.balance_batch_partitions)
+            for topic_name, moves in sorted(batch.items()):
+                reassigner.reassign(topic_name, moves)
+            total = sum(len(p) for p in plan.values())
+            moved = sum(len(p) for p in batch.values())
+            message = (f"balancing: moving {moved} of {total} partition(s) still to move onto brokers "
+                       f"0-{spec.replicas - 1} ({', '.join(sorted(batch))})")
+            logger.info(message)
+            kopf.event(body, type="Normal", reason="Reassigning", message=message)
+            return _BalanceStep(True, message)
+        leaders = admin.leaders()
+        elect = sorted((t, p) for t, parts in assignments.items() if not t.startswith("__")
+                       for p, replicas in parts.items() if replicas and leaders.get(t, {}).get(p) != replicas[0])
+        if elect and previous.get("elected") != len(elect):  # once per outcome: no endless retries
+            admin.elect_preferred_leaders(elect)
+            message = f"balancing: electing the preferred leaders of {len(elect)} partition(s)"
+            kopf.event(body, type="Normal", reason="Reassigning", message=message)
+            return _BalanceStep(True, message, len(elect))
+        replicas_spread, leaders_spread = spread(assignments, brokers)
+        message = (f"balanced over {spec.replicas} brokers (per topic, replicas differ by at most "
+                   f"{replicas_spread} and preferred leaders by at most {leaders_spread})")
+        logger.info(message)
+        kopf.event(body, type="Normal", reason="Balanced", message=message)
+        return _BalanceStep()
+    except AdminError as exc:
+        logger.warning(f"balancing: {exc}")
+        return _BalanceStep(True, f"balancing: {exc.message} (retrying)")
+
+
+def _age(meta: dict[str, Any]) -> float:
+    stamp = meta.get("creationTimestamp")
+    if not stamp:
+        return 0.0
+    created = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return max(0.0, (datetime.now(UTC) - created).total_seconds())
 
 
 def _broker_pods(pods: list[dict[str, Any]]) -> list[BrokerPod]:
@@ -162,24 +251,33 @@ def _broker_pods(pods: list[dict[str, Any]]) -> list[BrokerPod]:
     for pod in pods:
         meta = pod["metadata"]
         labels = meta.get("labels") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (pod.get("status") or {}).get("conditions") or [])
+        condition = next((c for c in (pod.get("status") or {}).get("conditions") or []
+                          if c.get("type") == "Ready"), {})
+        ready = condition.get("status") == "True"
+        ready_for = _age({"creationTimestamp": condition.get("lastTransitionTime")}) \
+            if ready and condition.get("lastTransitionTime") else 1e9
         out.append(BrokerPod(meta["name"], int(labels.get(POD_INDEX_LABEL, -1)),
                              labels.get("controller-revision-hash", ""), ready,
-                             bool(meta.get("deletionTimestamp"))))
+                             bool(meta.get("deletionTimestamp")), _age(meta), ready_for))
     return out
 
 
-def _roll(body: dict[str, Any], names: ClusterNames, sts: dict[str, Any] | None, logger) -> str | None:
+@dataclasses.dataclass(frozen=True)
+class _RollStep:
+    note: str | None = None
+    halted: str | None = None
+
+
+def _roll(body: dict[str, Any], names: ClusterNames, sts: dict[str, Any] | None, logger) -> _RollStep:
     """One step of the ISR-aware rolling restart; a note for the status, if any."""
     update_revision = ((sts or {}).get("status") or {}).get("updateRevision")
     if not update_revision:
-        return None
+        return _RollStep()
     kube = RUNTIME.kube
     raw = kube.list_pods(names.namespace, selector_labels(names.cluster))
     pods = _broker_pods(raw)
     if all(p.revision == update_revision for p in pods):
-        return None
+        return _RollStep()
     partitions = controller = None
     if all(p.ready and not p.terminating for p in pods):
         try:
@@ -188,35 +286,71 @@ def _roll(body: dict[str, Any], names: ClusterNames, sts: dict[str, Any] | None,
             partitions = admin.partition_states()
         except AdminError as exc:
             logger.warning(f"rolling restart: cannot read partition state: {exc}")
-    decision = next_restart(pods, update_revision, controller, partitions)
+    decision = next_restart(pods, update_revision, controller, partitions,
+                            halt_after=CONFIG.roll_halt_seconds, settle=CONFIG.roll_settle_seconds)
+    if decision.halted:
+        if _ready_reason(body) != "RollHalted":
+            logger.warning(decision.waiting)
+            kopf.warn(body, reason="RollHalted", message=decision.waiting)
+        return _RollStep(decision.waiting, decision.halted)
     if decision.restart is None:
-        return decision.waiting
+        return _RollStep(decision.waiting)
     pod = next(p for p in raw if p["metadata"]["name"] == decision.restart)
     message = (f"restarting {decision.restart} for the latest configuration "
                f"({decision.outdated} to go; active controller: {controller})")
     logger.info(message)
     kopf.event(body, type="Normal", reason="BrokerRestart", message=message)
     kube.delete_pod(names.namespace, decision.restart, pod["metadata"]["uid"])
-    return f"restarting {decision.restart}"
+    return _RollStep(f"restarting {decision.restart}")
 
 
-def _scale_decision(spec, existing: dict[str, Any] | None, voters: list[int], logger) -> ScaleDecision:
+def _ready_reason(body: dict[str, Any]) -> str | None:
+    return next((c.get("reason") for c in (body.get("status") or {}).get("conditions") or []
+                 if c.get("type") == "Ready"), None)
+
+
+def _scale_decision(body: dict[str, Any], spec, existing: dict[str, Any] | None, voters: list[int],
+                    logger) -> ScaleDecision:
+    """The next step of a scale-down (drain, remove voters, shrink), carried out here."""
     current = ((existing or {}).get("spec") or {}).get("replicas")
     if current is None or spec.replicas >= current:
         return decide_scale(current, spec.replicas, {})
-    if set(range(spec.replicas, current)) & set(voters):
-        return decide_scale(current, spec.replicas, {}, voters=voters)
-    replicas = None
+    names = ClusterNames(spec.name, spec.namespace)
+    bootstrap = _bootstrap(spec.namespace, spec.name)
+    assignments = None
+    reassigning = 0
+    quorum = QuorumClient([f"{names.pod_host(i, CONFIG.cluster_domain)}:{CONTROLLER_PORT}"
+                           for i in range(spec.replicas)], timeout=CONFIG.admin_timeout_seconds)
     if int(((existing or {}).get("status") or {}).get("readyReplicas") or 0) > 0:
         try:
-            admin = KafkaAdmin(_bootstrap(spec.namespace, spec.name), timeout=CONFIG.admin_timeout_seconds)
-            replicas = admin.partition_replicas()
+            assignments = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds).assignments()
+            ongoing = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds).ongoing_all()
+            reassigning = sum(len(p) for p in ongoing.values())
+            voters = quorum.voters()
         except AdminError as exc:
             logger.warning(f"cannot check the scale-down: {exc}")
-    decision = decide_scale(current, spec.replicas, replicas, volumes_kept=not spec.storage.delete_claim,
-                            voters=voters)
+            assignments = None
+    decision = decide_scale(current, spec.replicas, assignments, volumes_kept=not spec.storage.delete_claim,
+                            voters=voters, reassigning=reassigning)
     if decision.refusal:
         logger.warning(decision.refusal)
+        if _ready_reason(body) != "ScaleDownRefused":
+            kopf.warn(body, reason="ScaleDownRefused", message=decision.refusal)
+    try:
+        if decision.drain:
+            reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+            for topic_name, plan in sorted(decision.drain.items()):
+                reassigner.reassign(topic_name, plan)
+            logger.info(decision.progress)
+            kopf.event(body, type="Normal", reason="Draining", message=decision.progress)
+        elif decision.remove_voter is not None:
+            quorum.remove_voter(decision.remove_voter)
+            message = f"removed broker {decision.remove_voter} from the metadata quorum's voters"
+            logger.info(message)
+            kopf.event(body, type="Normal", reason="VoterRemoved", message=message)
+    except AdminError as exc:
+        logger.warning(f"scale-down step failed (retried): {exc}")
+        return dataclasses.replace(decision, progress=f"{decision.progress}; last attempt failed: {exc.message}")
     return decision
 
 
@@ -254,15 +388,19 @@ def statefulset_event(body, namespace, logger, **_: Any) -> None:
             return  # the cluster's own handler reports it
         previous = owner.get("status") or {}
         ready = next((c for c in previous.get("conditions") or [] if c.get("type") == "Ready"), {})
-        if ready.get("reason") == "ScaleDownRefused":
+        if ready.get("reason") in ("ScaleDownRefused", "Draining"):
             return  # the cluster's own reconcile owns that verdict
         names = ClusterNames(owner["metadata"]["name"], namespace)
-        roll_note = _roll(owner, names, dict(body), logger)  # a broker came back: continue
+        roll = _roll(owner, names, dict(body), logger)  # a broker came back: continue
+        balance = previous.get("balance") or {}
         _cluster_status(
             owner,
             ClusterObservation(statefulset=dict(body), controller=previous.get("controller"),
                                cluster_id=previous.get("clusterId"), warnings=warnings,
-                               roll_note=roll_note),
+                               roll_note=roll.note, roll_halted=roll.halted,
+                               balance_pending=bool(balance.get("pending")),
+                               balance_progress=balance.get("message"),
+                               balance_elected=balance.get("elected")),
         )
 
 
@@ -311,6 +449,11 @@ def _describe_after_change(admin: KafkaAdmin, name: str, created: bool):
 
 
 def reconcile_topic(body: dict[str, Any], logger) -> None:
+    with metrics.reconciling(TOPIC_KIND):
+        _reconcile_topic(body, logger)
+
+
+def _reconcile_topic(body: dict[str, Any], logger) -> None:
     meta = body["metadata"]
     kube = RUNTIME.kube
     with RUNTIME.lock(meta["uid"]):

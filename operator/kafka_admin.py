@@ -129,6 +129,36 @@ class KafkaAdmin:
             raise _to_admin_error(exc, f"metadata from {self.bootstrap_servers}") from exc
         return _partition_replicas(md)
 
+    def assignments(self) -> dict[str, dict[int, list[int]]]:
+        """Replica node ids of every partition, by topic (internal topics included)."""
+        try:
+            md = self._client.list_topics(timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise _to_admin_error(exc, f"metadata from {self.bootstrap_servers}") from exc
+        return {name: {pid: list(p.replicas) for pid, p in topic.partitions.items()}
+                for name, topic in md.topics.items() if topic.error is None}
+
+    def leaders(self) -> dict[str, dict[int, int]]:
+        """The current leader of every partition, by topic (-1: none)."""
+        try:
+            md = self._client.list_topics(timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise _to_admin_error(exc, f"metadata from {self.bootstrap_servers}") from exc
+        return {name: {pid: p.leader for pid, p in topic.partitions.items()}
+                for name, topic in md.topics.items() if topic.error is None}
+
+    def elect_preferred_leaders(self, partitions: list[tuple[str, int]]) -> None:
+        """ElectLeaders (preferred), as kafka-leader-election.sh --election-type PREFERRED."""
+        from confluent_kafka import ElectionType, TopicPartition
+
+        what = f"elect preferred leaders of {len(partitions)} partition(s)"
+        try:  # (confluent-kafka 2.16 fails on elect_leaders' keyword arguments)
+            future = self._client.elect_leaders(ElectionType.PREFERRED,
+                                                [TopicPartition(t, p) for t, p in partitions])
+        except Exception as exc:  # noqa: BLE001
+            raise _to_admin_error(exc, what) from exc
+        self._result(future, what)
+
     def partition_states(self) -> list[PartitionState]:
         """Replicas, ISR and min.insync.replicas of every partition of every topic."""
         try:

@@ -76,6 +76,20 @@ class ReassignmentClient:
             out += chunk
         return bytes(out)
 
+    def ongoing_all(self) -> dict[str, dict[int, tuple[int, ...]]]:
+        """Every partition being reassigned -> its target replicas, by topic."""
+        request = listing.ListPartitionReassignmentsRequest(
+            timeout=timedelta(seconds=self.timeout), topics=None)
+        response = self._call(request)
+        if response.error_code != ErrorCode.none:
+            raise AdminError(reason_from_error_name(response.error_code.name.upper()),
+                             f"list reassignments: {response.error_message or response.error_code.name}")
+        out: dict[str, dict[int, tuple[int, ...]]] = {}
+        for t in response.topics:
+            for p in t.partitions:
+                out.setdefault(str(t.name), {})[int(p.partition_index)] = tuple(int(r) for r in p.replicas)
+        return out
+
     def ongoing(self, topic: str) -> dict[int, tuple[int, ...]]:
         """Partitions of `topic` being reassigned -> their target replicas."""
         request = listing.ListPartitionReassignmentsRequest(

@@ -137,6 +137,20 @@ def plan_topic(spec: TopicSpec, observed: ObservedTopic | None) -> TopicPlan:
             reassign = plan_replicas(observed.assignments, observed.brokers, rf)
         except ReplicaPlanError as exc:
             refusals.append(Refusal("InvalidReplicationFactor", f"spec.replicationFactor={rf}: {exc}"))
+    min_isr = spec.min_insync_replicas
+    effective_rf = rf if rf is not None else observed.replication_factor
+    if min_isr is not None and min_isr > effective_rf:
+        # The schema refuses it when replicationFactor is declared; otherwise it is the
+        # topic's actual factor that counts. Applying it would stop every acks=all write.
+        refusals.append(Refusal(
+            "MinInSyncReplicasTooHigh",
+            f"spec.minInSyncReplicas={min_isr} exceeds the replication factor {effective_rf} of topic "
+            f"{spec.topic_name!r}: every acks=all write would fail with NOT_ENOUGH_REPLICAS; "
+            "min.insync.replicas is left as it is",
+        ))
+        desired = {k: v for k, v in desired.items() if k != "min.insync.replicas"}
+        desired.update({k: v.value for k, v in observed.configs.items()
+                        if k == "min.insync.replicas" and v.source == DYNAMIC_TOPIC_CONFIG and v.value})
     # A config is satisfied when its value matches, whatever its source: a broker may
     # store an override equal to the default as the default, and re-setting it on
     # every resync would never converge. Sensitive values cannot be compared.

@@ -71,3 +71,32 @@ def test_partitions_that_cannot_survive_any_restart_do_not_block():
 def test_unknown_partition_state_waits():
     decision = next_restart(pods("r1", NEW), NEW, 0, None)
     assert decision.restart is None and "partition state" in decision.waiting
+
+
+def test_a_restarted_broker_that_does_not_come_back_halts_the_roll():
+    fresh = BrokerPod("b-2", 2, NEW, False, age=10)
+    # Still within the halt timeout: waiting for it, nothing else restarts.
+    decision = next_restart(pods("r1", "r1") + [fresh], NEW, 0, healthy(), halt_after=60)
+    assert decision.restart is None and decision.halted is None and "b-2" in decision.waiting
+    # Past it: halted, naming the broker, and still nothing else restarts.
+    stuck = BrokerPod("b-2", 2, NEW, False, age=61)
+    decision = next_restart(pods("r1", "r1") + [stuck], NEW, 0, healthy(), halt_after=60)
+    assert decision.restart is None and decision.halted == "b-2"
+    assert "roll halted: b-2 did not become ready within 60s" in decision.waiting
+    # Without a timeout it only waits.
+    assert next_restart(pods("r1", "r1") + [stuck], NEW, 0, healthy()).halted is None
+
+
+def test_a_fixed_spec_restarts_the_stuck_broker_first():
+    # The spec changed again: the stuck broker is out of date now, and not ready: it goes first.
+    stuck = BrokerPod("b-2", 2, "rev-bad", False, age=600)
+    decision = next_restart(pods("r1", "r1") + [stuck], "rev-fixed", 0, healthy(), halt_after=60)
+    assert decision.restart == "b-2" and decision.halted is None
+
+
+def test_settle_time_after_a_broker_became_ready():
+    just_back = [BrokerPod("b-0", 0, "r1", True), BrokerPod("b-1", 1, "r1", True),
+                 BrokerPod("b-2", 2, NEW, True, ready_for=5)]
+    decision = next_restart(just_back, NEW, 0, healthy(), settle=30)
+    assert decision.restart is None and "waiting 30s after b-2 became ready" in decision.waiting
+    assert next_restart(just_back, NEW, 0, healthy(), settle=0).restart == "b-1"

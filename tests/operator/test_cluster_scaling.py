@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from brook.operator.cluster_scaling import decide_scale
+from collections import Counter
+
+from brook.operator.cluster_scaling import decide_scale, plan_drain, too_large_topics
+
+
+def spread(partitions: int, rf: int, brokers: int) -> dict[int, list[int]]:
+    return {p: [(p + i) % brokers for i in range(rf)] for p in range(partitions)}
 
 
 def test_growing_or_creating_is_always_applied():
@@ -10,32 +16,60 @@ def test_growing_or_creating_is_always_applied():
 
 
 def test_shrinking_when_departing_brokers_hold_nothing():
-    decision = decide_scale(3, 2, {"orders-0": [0, 1], "orders-1": [1, 0]})
-    assert decision.replicas == 2 and decision.refusal is None
+    decision = decide_scale(3, 2, {"orders": {0: [0, 1], 1: [1, 0]}})
+    assert decision.replicas == 2 and decision.refusal is None and not decision.drain
 
 
-def test_shrinking_refused_when_departing_brokers_hold_replicas():
-    replicas = {f"t-{i}": [i % 4] for i in range(8)}
-    decision = decide_scale(4, 2, replicas)
-    assert decision.replicas == 4
-    assert "brokers 2, 3 hold replicas of 4 partition(s)" in decision.refusal
-    assert "t-2, t-3, t-6, t-7" in decision.refusal
+def test_departing_brokers_are_drained_first():
+    topics = {"orders": spread(6, 2, 5), "audit": spread(2, 1, 5)}
+    decision = decide_scale(5, 3, topics)
+    assert decision.replicas == 5 and decision.refusal is None  # not yet
+    assert "draining brokers 3, 4" in decision.progress
+    moved = {**{("orders", p): r for p, r in decision.drain["orders"].items()},
+             **{("audit", p): r for p, r in decision.drain.get("audit", {}).items()}}
+    for (topic, p), replicas in moved.items():
+        assert set(replicas) <= {0, 1, 2} and len(set(replicas)) == len(topics[topic][p])
+    # Every partition touching 3 or 4 is in the plan; the others are not.
+    expected = {("orders", p) for p, r in topics["orders"].items() if {3, 4} & set(r)}
+    assert {k for k in moved if k[0] == "orders"} == expected
+
+
+def test_drain_keeps_positions_and_spreads_load():
+    plan = plan_drain({"t": {0: [3, 0], 1: [1, 4], 2: [4, 3]}}, [0, 1, 2])
+    assert plan["t"][0][1] == 0 and plan["t"][1][0] == 1  # untouched replicas keep their place
+    load = Counter(r for replicas in plan["t"].values() for r in replicas) + Counter({0: 0})
+    assert max(load.values()) - min(load[b] for b in (0, 1, 2)) <= 1
+    assert plan_drain({"t": {0: [0, 1]}}, [0, 1, 2]) == {}
+
+
+def test_waits_for_reassignments_then_removes_voters_then_shrinks():
+    draining = decide_scale(3, 1, {"orders": {0: [1]}}, voters=[0, 1, 2], reassigning=1)
+    assert draining.replicas == 3 and not draining.drain and "waiting for 1 partition" in draining.progress
+    empty = {"orders": {0: [0]}}
+    first = decide_scale(3, 1, empty, voters=[0, 1, 2])
+    assert first.replicas == 3 and first.remove_voter == 2
+    second = decide_scale(3, 1, empty, voters=[0, 1])
+    assert second.remove_voter == 1
+    assert decide_scale(3, 1, empty, voters=[0]).replicas == 1
+
+
+def test_refused_when_topics_would_not_fit():
+    topics = {"orders": spread(3, 3, 3), "events": spread(2, 2, 3), "big": spread(1, 3, 3)}
+    decision = decide_scale(3, 1, topics, voters=[0, 1, 2])
+    assert decision.replicas == 3 and not decision.drain and decision.remove_voter is None
+    assert "3 topic(s) have more replicas than the 1 remaining broker(s)" in decision.refusal
+    assert "big, events, orders" in decision.refusal
+    assert too_large_topics(topics, 2) == ["big", "orders"]
 
 
 def test_brokers_that_cannot_be_asked():
-    # Volumes kept: scaling up again brings the replicas back, so it is allowed.
-    assert decide_scale(3, 1, None).replicas == 1
+    # Volumes kept and no voter leaving: scaling up again brings the replicas back.
+    assert decide_scale(5, 3, None, voters=[0, 1, 2]).replicas == 3
     decision = decide_scale(3, 1, None, volumes_kept=False)
     assert decision.replicas == 3 and "could not be asked" in decision.refusal
+    assert "voters" in decide_scale(3, 1, None, voters=[0, 1, 2]).refusal
 
 
 def test_long_lists_are_cut():
-    decision = decide_scale(2, 1, {f"t-{i}": [1] for i in range(20)})
+    decision = decide_scale(2, 1, {f"t{i}": {0: [0, 1]} for i in range(20)})
     assert "and 15 more" in decision.refusal
-
-
-def test_voters_cannot_leave():
-    decision = decide_scale(3, 1, {}, voters=[0, 1, 2])
-    assert decision.replicas == 3
-    assert "brokers 1, 2 are metadata quorum voters" in decision.refusal
-    assert decide_scale(5, 3, {}, voters=[0, 1, 2]).replicas == 3

@@ -91,3 +91,58 @@ def test_scale_down_refusal_wins_over_progress():
     s = compute_cluster_status(cluster(replicas=2), ClusterObservation(statefulset=sts(), scale_refusal="no"),
                                "d", T0)
     assert (ready_of(s)["reason"], ready_of(s)["message"]) == ("ScaleDownRefused", "no")
+
+
+def test_halted_roll_names_the_broker():
+    obs = ClusterObservation(statefulset=sts(ready=2, updated=1, current="r1", update="r2"),
+                             roll_note="roll halted: events-broker-2 did not become ready within 60s",
+                             roll_halted="events-broker-2")
+    ready = ready_of(compute_cluster_status(cluster(), obs, "cluster.local", T0))
+    assert (ready["status"], ready["reason"]) == ("False", "RollHalted")
+    assert "events-broker-2" in ready["message"]
+
+
+def test_topics_at_risk_condition():
+    from brook.operator.cluster_rolling import PartitionState
+    from brook.operator.cluster_status import topic_risks
+
+    states = [PartitionState("orders-0", (0, 1, 2), (0, 1, 2), 2),
+              PartitionState("logs-0", (0,), (0,), 1),
+              PartitionState("tight-0", (0, 1), (0, 1), 2), PartitionState("tight-1", (1, 2), (1, 2), 2),
+              PartitionState("__consumer_offsets-0", (0,), (0,), 1)]
+    risks = topic_risks(states)
+    assert risks == ("replication factor 1 (a lost broker loses their data): logs",
+                     "replication factor not above min.insync.replicas (acks=all writes stop while any "
+                     "replica is down, so no broker may fail or restart): tight (RF 2, min.insync.replicas 2)")
+    assert topic_risks(states[:1]) == ()
+
+    def risk_condition(status):
+        return [c for c in status["conditions"] if c["type"] == "TopicsAtRisk"]
+
+    s = compute_cluster_status(cluster(), ClusterObservation(statefulset=sts(), topic_risks=risks), "cluster.local", T0)
+    (cond,) = risk_condition(s)
+    assert cond["status"] == "True" and "logs" in cond["message"] and "tight" in cond["message"]
+    # Not asked this time (a StatefulSet event): the last verdict stays.
+    again = compute_cluster_status(cluster(status=s), ClusterObservation(statefulset=sts()), "cluster.local", T0)
+    assert risk_condition(again) == [cond]
+    fine = compute_cluster_status(cluster(status=s), ClusterObservation(statefulset=sts(), topic_risks=()),
+                                  "cluster.local", T0)
+    assert risk_condition(fine)[0]["status"] == "False"
+
+
+def test_reconcile_metrics_count_results_and_durations():
+    import pytest
+
+    from brook.operator.metrics import REGISTRY, reconciling
+
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    ok = value("brook_operator_reconciles_total", kind="Probe", result="success")
+    with reconciling("Probe"):
+        pass
+    with pytest.raises(RuntimeError), reconciling("Probe"):
+        raise RuntimeError("apply failed")
+    assert value("brook_operator_reconciles_total", kind="Probe", result="success") == ok + 1
+    assert value("brook_operator_reconciles_total", kind="Probe", result="failure") == 1
+    assert value("brook_operator_reconcile_duration_seconds_count", kind="Probe") == 2

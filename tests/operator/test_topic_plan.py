@@ -100,3 +100,13 @@ def test_replication_factor_change_in_progress_and_impossible():
     too_many = ObservedTopic("orders", 1, 1, {}, assignments={0: (0,)}, brokers=(0, 1, 2))
     plan = plan_topic(spec(partitions=1, replicationFactor=4), too_many)
     assert [r.reason for r in plan.refusals] == ["InvalidReplicationFactor"]
+
+
+def test_min_insync_above_the_actual_replication_factor_is_refused():
+    # replicationFactor not declared: the topic's own factor (2) is what counts.
+    plan = plan_topic(spec(partitions=3, minInSyncReplicas=3), observed(rf=2, min_insync_replicas="1"))
+    assert [r.reason for r in plan.refusals] == ["MinInSyncReplicasTooHigh"]
+    assert "spec.minInSyncReplicas=3 exceeds the replication factor 2" in plan.refusals[0].message
+    assert "min.insync.replicas" not in plan.set_configs and plan.delete_configs == ()  # left as it is
+    ok = plan_topic(spec(partitions=3, minInSyncReplicas=2), observed(rf=2, min_insync_replicas="1"))
+    assert ok.refusals == () and dict(ok.set_configs) == {"min.insync.replicas": "2"}

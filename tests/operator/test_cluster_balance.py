@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from brook.operator.cluster_balance import first_batch, plan_balance, spread
+
+
+def three_broker_topic(partitions: int, rf: int) -> dict[int, list[int]]:
+    return {p: [(p + i) % 3 for i in range(rf)] for p in range(partitions)}
+
+
+def apply(assignments, plan):
+    return {t: {p: list(plan.get(t, {}).get(p, r)) for p, r in parts.items()} for t, parts in assignments.items()}
+
+
+def test_new_brokers_get_replicas_and_leaders():
+    before = {"orders": three_broker_topic(10, 2)}
+    plan = plan_balance(before, range(5))
+    after = apply(before, plan)
+    load = Counter(b for r in after["orders"].values() for b in r)
+    assert set(load) == set(range(5)) and max(load.values()) - min(load.values()) <= 1
+    leaders = Counter(r[0] for r in after["orders"].values())
+    assert leaders[3] >= 1 and leaders[4] >= 1 and max(leaders.values()) - min(leaders.values()) <= 1
+    assert spread(after, range(5)) == (max(load.values()) - min(load.values()),
+                                        max(leaders.values()) - min(leaders.values()))
+    for replicas in after["orders"].values():
+        assert len(set(replicas)) == 2  # the replication factor is kept, no duplicates
+
+
+def test_balanced_topics_and_internal_topics_are_left_alone():
+    balanced = {"orders": three_broker_topic(6, 3), "__consumer_offsets": {0: [0, 1, 2]}}
+    assert plan_balance(balanced, range(3)) == {}
+    assert "__consumer_offsets" not in plan_balance({"__consumer_offsets": three_broker_topic(50, 3)}, range(5))
+
+
+def test_random_layouts_always_end_balanced():
+    rng = random.Random(7)
+    for _ in range(200):
+        brokers = list(range(rng.randint(2, 7)))
+        rf = rng.randint(1, len(brokers))
+        old = brokers[: rng.randint(rf, len(brokers))]
+        parts = {p: rng.sample(old, rf) for p in range(rng.randint(1, 30))}
+        after = apply({"t": parts}, plan_balance({"t": parts}, brokers))
+        load = Counter({b: 0 for b in brokers}) + Counter(b for r in after["t"].values() for b in r)
+        counts = [load[b] for b in brokers]
+        assert max(counts) - min(counts) <= 1, (parts, after)
+        assert all(len(set(r)) == rf for r in after["t"].values())
+        assert plan_balance(after, brokers) == {}  # a second pass has nothing to do
+
+
+def test_batches():
+    plan = {"a": {0: (1,), 1: (2,)}, "b": {0: (3,)}}
+    assert first_batch(plan, 2) == {"a": {0: (1,), 1: (2,)}}
+    assert first_batch(plan, 10) == plan
