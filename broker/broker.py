@@ -104,6 +104,22 @@ class ProducerIdPool:
             return pid
 
 
+async def stop_step(name: str, awaitable, timeout: float = 10.0) -> None:
+    """One step of stopping, given `timeout` seconds; a step that overruns is logged with
+    its name and abandoned (cancelled) so the next ones still run."""
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(awaitable, timeout)
+    except TimeoutError:
+        log.warning("stopping: %s did not finish within %.0fs; going on without it", name,
+                    timeout)
+    except Exception:  # noqa: BLE001 - a failed step must not keep the logs from closing
+        log.exception("stopping: %s failed; going on", name)
+    else:
+        if time.monotonic() - started > 1:
+            log.info("stopping: %s took %.1fs", name, time.monotonic() - started)
+
+
 class Broker:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
@@ -494,18 +510,22 @@ class Broker:
             await asyncio.sleep(5)
 
     async def stop_background(self) -> None:
+        """Each step is bounded: a stuck step is logged by name and the stop goes on, so
+        SIGTERM always ends in closed, flushed logs (the caller's next step)."""
         if any(b.broker_id != self.node_id for b in self.metadata.image.live_brokers()):
-            await self.controlled_shutdown()  # only useful when leadership can move
-        await self.group_coordinator.stop()
-        await self.log_cleaner.stop()
-        await self.replicas.stop()
+            # only useful when leadership can move
+            await stop_step("controlled shutdown", self.controlled_shutdown(), 20)
+        await stop_step("group coordinator", self.group_coordinator.stop())
+        await stop_step("log cleaner", self.log_cleaner.stop())
+        await stop_step("replica fetchers", self.replicas.stop())
         for task in self._background:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.quorum.stop()
-        await self.channel.close()
+        await stop_step("background tasks",
+                        asyncio.gather(*self._background, return_exceptions=True))
+        await stop_step("metadata quorum", self.quorum.stop())
+        await stop_step("controller channels", self.channel.close())
         if self._grpc_server is not None:
-            await self._grpc_server.stop(grace=0.2)
+            await stop_step("controller listener", self._grpc_server.stop(grace=0.2))
 
     def close(self) -> None:
         """Flush and close every log; the next start needs no recovery scan."""

@@ -26,9 +26,10 @@ COMPACT_BELOW = 64 * 1024  # free bytes under which a partial frame moves to the
 
 
 class Connection(asyncio.BufferedProtocol):
-    def __init__(self, max_request_bytes: int, on_open) -> None:
+    def __init__(self, max_request_bytes: int, on_open, on_lost=None) -> None:
         self._max_request_bytes = max_request_bytes
         self._on_open = on_open  # called with this connection once the socket is up
+        self._on_lost = on_lost  # ... and once it is gone
         self.transport: asyncio.Transport | None = None
         self._scratch = bytearray(SCRATCH_BYTES)
         self._view = memoryview(self._scratch)
@@ -78,6 +79,8 @@ class Connection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._finish()
+        if self._on_lost is not None:
+            self._on_lost(self)
         if self._writable is not None and not self._writable.done():
             self._writable.set_exception(ConnectionResetError("connection lost"))
 
@@ -162,6 +165,8 @@ class Connection(asyncio.BufferedProtocol):
 
     # -- writing (the part of StreamWriter the response writer uses) ------------------------
     def write(self, data: bytes) -> None:
+        if self.transport.is_closing():  # uvloop raises RuntimeError on a closed handle
+            raise ConnectionResetError("connection closed")
         self.transport.write(data)
 
     async def drain(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .broker import Broker, StartupError
+from .broker import Broker, StartupError, stop_step
 from .config import BrokerConfig
 from .server import KafkaServer
 
@@ -65,7 +65,7 @@ async def run_broker(config: BrokerConfig, ready: asyncio.Event | None = None,
         await stop.wait()
         log.info("stopping: closing connections and flushing logs")
     finally:
-        await server.close()
+        await stop_step("client connections", server.close(), 5)
         await broker.stop_background()
         broker.close()
         if metrics_server is not None:

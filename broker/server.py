@@ -40,6 +40,7 @@ class KafkaServer:
         self.idle_timeout_s = broker.config.get_int("connections.max.idle.ms") / 1000
         self._servers: list[asyncio.base_events.Server] = []
         self._connections: set[asyncio.Task] = set()
+        self._open: set[Connection] = set()
 
     async def start(self) -> None:
         controller_names = set(str(self.broker.config.get("controller.listener.names") or "")
@@ -49,7 +50,7 @@ class KafkaServer:
                 continue
             loop = asyncio.get_running_loop()
             server = await loop.create_server(
-                lambda: Connection(self.max_request_bytes, self._open), listener.host,
+                lambda: Connection(self.max_request_bytes, self._opened, self._open.discard), listener.host,
                 listener.port, reuse_address=True, backlog=1024)
             self._servers.append(server)
             log.info("listening for Kafka clients on %s://%s:%d", listener.name, listener.host,
@@ -61,13 +62,22 @@ class KafkaServer:
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
+        try:  # closed transports first send what they hold ...
+            await asyncio.wait_for(self._wait_closed(), 1.0)
+        except TimeoutError:  # ... unless a client stopped reading: cut those off
+            for connection in list(self._open):
+                connection.transport.abort()
+            await self._wait_closed()
+
+    async def _wait_closed(self) -> None:
         for server in self._servers:
             await server.wait_closed()
 
-    def _open(self, connection: Connection) -> None:
+    def _opened(self, connection: Connection) -> None:
         task = asyncio.get_running_loop().create_task(self._serve(connection))
         self._connections.add(task)
         task.add_done_callback(self._connections.discard)
+        self._open.add(connection)
 
     async def _serve(self, connection: Connection) -> None:
         peer = "{}:{}".format(*(connection.transport.get_extra_info("peername") or ("?", "?"))[:2])
