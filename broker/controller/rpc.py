@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import grpc
 
+from ..raft.transport import PEER_CHANNEL_OPTIONS
 from .service import Controller, NotController
 
 log = logging.getLogger("brook.controller.rpc")
@@ -36,16 +37,21 @@ def _dumps(value) -> bytes:
 def controller_service(controller: Controller,
                        channel: ControllerChannel | None = None) -> grpc.GenericRpcHandler:
     async def call(request: dict, context: grpc.aio.ServicerContext) -> dict:
+        # Every answer names who gives it: a caller whose address for a node now leads
+        # to another (a pod restarted with a new address, and an old one reused) learns
+        # it instead of taking that node's word for the other's.
+        node = {"node": controller.node_id}
         try:
-            return {"result": await controller.call(request["op"], request["request"])}
+            return {"result": await controller.call(request["op"], request["request"]), **node}
         except NotController as exc:
             if request.get("forward") and channel is not None:
                 # A tool that knows one broker (brook quorum ...): relay to the controller.
                 try:
-                    return {"result": await channel.call(request["op"], request["request"])}
+                    return {"result": await channel.call(request["op"], request["request"]),
+                            **node}
                 except ControllerUnavailable as unavailable:
-                    return {"error": str(unavailable)}
-            return {"not_controller": exc.leader_id}
+                    return {"error": str(unavailable), **node}
+            return {"not_controller": exc.leader_id, **node}
 
     handler = grpc.unary_unary_rpc_method_handler(
         call, request_deserializer=json.loads, response_serializer=_dumps)
@@ -108,10 +114,20 @@ class ControllerChannel:
                         if op in RETRY_SAFE_OPS:
                             remaining = min(remaining, self._attempt_timeout)
                         answer = await self._remote(address, op, request, remaining)
-                        if "result" in answer:
+                        responder = answer.get("node", target)
+                        if responder != target:
+                            last = (f"{address}, the address of node {target}, answered as "
+                                    f"node {responder}")
+                            log.warning("%s: reconnecting", last)
+                            await self._forget(address)  # resolve the name afresh
+                            hint = None
+                        elif "result" in answer:
                             return answer["result"]
-                        hint = answer.get("not_controller")
-                        last = f"node {target} is not the controller (it names {hint})"
+                        else:
+                            hint = answer.get("not_controller")
+                            last = f"node {target} is not the controller (it names {hint})"
+                            if hint == target:
+                                hint = None  # fall back to this node's own view
                     else:
                         last = f"no address for node {target}"
                         hint = None
@@ -127,10 +143,16 @@ class ControllerChannel:
     async def _remote(self, address: str, op: str, request: dict, timeout: float) -> dict:
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address)
+            channel = self._channels[address] = grpc.aio.insecure_channel(
+                address, options=PEER_CHANNEL_OPTIONS)
         stub = channel.unary_unary(METHOD, request_serializer=_dumps,
                                    response_deserializer=json.loads)
         return await stub({"op": op, "request": request}, timeout=timeout)
+
+    async def _forget(self, address: str) -> None:
+        channel = self._channels.pop(address, None)
+        if channel is not None:
+            await channel.close()
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -89,14 +89,20 @@ class Controller:
     async def call(self, op: str, request: dict) -> dict:
         """Run one operation (the RPC entry point)."""
         if not self._is_leader():
-            raise NotController(self._leader_id())
+            raise NotController(self._known_leader())
         method = getattr(self, "op_" + op, None)
         if method is None:
             return _err(ErrorCode.invalid_request, f"unknown controller operation {op}")
         async with self._lock:
             if not self._is_leader():
-                raise NotController(self._leader_id())
+                raise NotController(self._known_leader())
             return await method(request)
+
+    def _known_leader(self) -> int | None:
+        """The leader to send callers to. Never this node: while it steps down its last
+        view may still name itself, and a caller sent back here would ask in circles."""
+        leader = self._leader_id()
+        return None if leader == self.node_id else leader
 
     # -- brokers -----------------------------------------------------------------------------
     async def op_register_broker(self, req: dict) -> dict:

@@ -30,6 +30,16 @@ MAX_MESSAGE_BYTES = 16 << 20
 CHANNEL_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
 
+# Outbound channels to peers. A restarted peer (a pod) comes back within seconds, often
+# at a new address behind the same name: gRPC's defaults (reconnect back-off growing to
+# 120 s, DNS looked up again at most every 30 s) kept a returning broker fenced for
+# ~30 s. Kafka's own reconnect back-off tops out at 1 s.
+PEER_CHANNEL_OPTIONS = [*CHANNEL_OPTIONS,
+                        ("grpc.initial_reconnect_backoff_ms", 100),
+                        ("grpc.min_reconnect_backoff_ms", 100),
+                        ("grpc.max_reconnect_backoff_ms", 1000),
+                        ("grpc.dns_min_time_between_resolutions_ms", 500)]
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -87,7 +97,7 @@ class PeerClients:
         channel = self._channels.get(address)
         if channel is None:
             channel = self._channels[address] = grpc.aio.insecure_channel(
-                address, options=CHANNEL_OPTIONS)
+                address, options=PEER_CHANNEL_OPTIONS)
         stub = channel.unary_unary(f"/{SERVICE}/{METHODS[type(request)]}",
                                    request_serializer=encode_message,
                                    response_deserializer=decode_message)
@@ -100,6 +110,12 @@ class PeerClients:
             log.log(logging.DEBUG if error.code() in routine else logging.WARNING,
                     "%s to %s failed: %s %s", type(request).__name__, address,
                     error.code().name, error.details())
+            if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                # Another node, or one stopping, answers at this address (a restarted pod
+                # took a new one): a fresh channel resolves the name again.
+                stale = self._channels.pop(address, None)
+                if stale is not None:
+                    await stale.close()
             return None
         except CodecError as error:
             log.warning("undecodable response from %s: %s", address, error)

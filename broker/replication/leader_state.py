@@ -11,6 +11,7 @@ replica.lag.time.max.ms without catching up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -72,14 +73,16 @@ class LeaderState:
             return True
         return False
 
-    def isr_candidates(self, now_ms: int, lag_max_ms: int) -> list[int]:
+    def isr_candidates(self, now_ms: int, lag_max_ms: int,
+                       eligible: Callable[[int], bool] = lambda broker: True) -> list[int]:
         """Followers outside the ISR that have caught up enough to join it. A follower
         that stopped fetching is no candidate, however far it got: with no new writes its
         old position still equals the high watermark, and taking it back would make
-        acks=all writes wait on a dead replica."""
+        acks=all writes wait on a dead replica. Nor is one the metadata shows fenced or
+        shutting down (KIP-841): the controller would refuse it (INELIGIBLE_REPLICA)."""
         joined = []
         for broker in self.replicas:
-            if broker == self.my_id or broker in self.maximal_isr:
+            if broker == self.my_id or broker in self.maximal_isr or not eligible(broker):
                 continue
             progress = self.followers.get(broker, FollowerProgress())
             leo = progress.log_end_offset
@@ -93,12 +96,14 @@ class LeaderState:
                 and now_ms - self.followers.get(b, FollowerProgress()).last_caught_up_ms
                 > lag_max_ms]
 
-    def proposed_isr(self, now_ms: int, lag_max_ms: int) -> tuple[int, ...] | None:
+    def proposed_isr(self, now_ms: int, lag_max_ms: int,
+                     eligible: Callable[[int], bool] = lambda broker: True,
+                     ) -> tuple[int, ...] | None:
         """The ISR the leader should ask for now, or None if it is right as it is."""
         if self.pending_isr is not None:
             return None  # one change at a time, as Kafka does
         lagging = set(self.lagging_isr_members(now_ms, lag_max_ms))
-        joining = self.isr_candidates(now_ms, lag_max_ms)
+        joining = self.isr_candidates(now_ms, lag_max_ms, eligible)
         if not lagging and not joining:
             return None
         wanted = [b for b in self.replicas if (b in self.isr and b not in lagging)

@@ -134,7 +134,8 @@ class ReplicaManager:
         state = partition.leader_state
         if state is None:
             return
-        wanted = state.proposed_isr(now_ms(), self.lag_max_ms)
+        wanted = state.proposed_isr(now_ms(), self.lag_max_ms,
+                                    eligible=self.broker.metadata.image.is_live)
         if wanted is None or set(wanted) == set(state.isr):
             return
         state.pending_isr = wanted

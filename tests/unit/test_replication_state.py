@@ -53,6 +53,17 @@ def test_a_follower_that_stopped_fetching_is_not_taken_back_into_the_isr():
     assert state.proposed_isr(now_ms=5_000, lag_max_ms=3_000) is None
 
 
+def test_a_fenced_follower_is_not_proposed_back_however_caught_up():
+    state = leader(isr=(0, 1))
+    state.on_follower_fetch(1, 10, leader_leo=10, now_ms=100)
+    state.on_follower_fetch(2, 10, leader_leo=10, now_ms=100)  # restarted, still fenced
+    state.advance_high_watermark(10)
+    fenced = {2}
+    assert state.proposed_isr(100, 30_000, eligible=lambda b: b not in fenced) is None
+    fenced.clear()  # unfenced: the next check takes it back
+    assert state.proposed_isr(100, 30_000, eligible=lambda b: b not in fenced) == (0, 1, 2)
+
+
 def test_one_isr_change_in_flight_at_a_time_and_maximal_isr_holds_the_watermark():
     state = leader(isr=(0, 1))
     state.pending_isr = (0, 1, 2)
