@@ -90,6 +90,10 @@ BROKER_PROPERTIES: dict[str, tuple[str, object]] = {
     "unclean.leader.election.enable": ("bool", False),
     "socket.request.max.bytes": ("int", 104_857_600),
     "replica.lag.time.max.ms": ("long", 30_000),
+    # Replication throttles (bytes/s); usually set at runtime (AlterConfigs) for the span
+    # of a reassignment, see replication/throttle.py.
+    "leader.replication.throttled.rate": ("long", 2**63 - 1),
+    "follower.replication.throttled.rate": ("long", 2**63 - 1),
     "broker.session.timeout.ms": ("int", 9000),
     "broker.heartbeat.interval.ms": ("int", 2000),
     "auto.leader.rebalance.enable": ("bool", True),

@@ -12,10 +12,11 @@ from __future__ import annotations
 from bench.compat.model import Choice
 
 STATIC_BROKER_CONFIGS = (
-    "Brook's broker configs are static (AlterConfigs/IncrementalAlterConfigs on a BROKER "
-    "resource is refused with INVALID_REQUEST: set them in server.properties or --override "
-    "and restart), so it reports every broker config read-only; Kafka marks the dynamically "
-    "updatable ones read_only=false.")
+    "Brook's broker configs are static except the replication throttle rates "
+    "(leader/follower.replication.throttled.rate): AlterConfigs/IncrementalAlterConfigs of "
+    "any other on a BROKER resource is refused with INVALID_CONFIG (set it in "
+    "server.properties or --override and restart), so Brook reports those read-only; Kafka "
+    "marks every dynamically updatable one read_only=false.")
 
 CLUSTER_MIN_ISR = (
     "Kafka 4's `kafka-storage format` writes a cluster-level min.insync.replicas=1 record "

@@ -25,7 +25,8 @@ from ..metadata.decisions import (
     preferred_leader_change,
     start_reassignment,
 )
-from ..metadata.image import MetadataImage
+from ..metadata.image import BROKER_RESOURCE, MetadataImage
+from ..replication.throttle import InvalidThrottle, validate_dynamic_broker_config
 from .topic_requests import (
     RequestError,
     plan_config_change,
@@ -254,6 +255,23 @@ class Controller:
             records = plan_config_change(self.image, req["name"], req["configs"])
         except RequestError as exc:
             return _err(exc.error, exc.message)
+        if not req.get("validate_only"):
+            await self._commit(records)
+        return {"error_code": 0}
+
+    async def op_set_broker_configs(self, req: dict) -> dict:
+        """Dynamic broker configs of one broker ("resource_name": its id) or the cluster
+        default (""): `configs` is the whole new set."""
+        name = req["resource_name"]
+        try:
+            wanted = {k: validate_dynamic_broker_config(k, v) for k, v in req["configs"].items()}
+        except InvalidThrottle as exc:
+            return _err(ErrorCode.invalid_config, str(exc))
+        current = self.image.broker_configs.get(name, {})
+        records = [r.ConfigRecord(BROKER_RESOURCE, name, k, None)
+                   for k in current if k not in wanted]
+        records += [r.ConfigRecord(BROKER_RESOURCE, name, k, v) for k, v in wanted.items()
+                    if current.get(k) != v]
         if not req.get("validate_only"):
             await self._commit(records)
         return {"error_code": 0}

@@ -1,8 +1,9 @@
 """DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and the broker.
 
 Topic configs are dynamic (stored in the topic registry). Broker configs are static
-(server.properties and --override): they are described, and a request to change them
-is refused with a message that says where to set them.
+(server.properties and --override), except the replication throttle rates, which can be
+set per broker or as the cluster default at runtime, as in Kafka; a request to change
+any other broker config is refused with a message that says where to set it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from collections import Counter
 from kio.schema.errors import ErrorCode
 
 from ..config import BROKER_PROPERTIES
+from ..replication.throttle import (
+    DYNAMIC_BROKER_CONFIGS,
+    InvalidThrottle,
+    validate_dynamic_broker_config,
+)
 from ..topic_config import (
     BOOLEAN,
     DOUBLE,
@@ -31,7 +37,8 @@ from .registry import api
 DESCRIBE_CONFIGS, ALTER_CONFIGS, INCREMENTAL_ALTER_CONFIGS = 32, 33, 44
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 # ConfigSource codes
-DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG = 1, 4, 5
+DYNAMIC_TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG = 1, 2, 3
+STATIC_BROKER_CONFIG, DEFAULT_CONFIG = 4, 5
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
 _BROKER_TYPES = {"int": INT, "long": LONG, "short": SHORT, "double": DOUBLE, "bool": BOOLEAN,
@@ -94,10 +101,21 @@ def broker_config_entries(broker, synonyms: bool, keys=None) -> list[dict]:
             explicit = explicit or "node.id" in broker.config.explicit
             value = str(broker.node_id)
         source = STATIC_BROKER_CONFIG if explicit else DEFAULT_CONFIG
-        entries.append({"name": name, "value": value, "read_only": True, "config_source": source,
+        chain = [{"name": name, "value": value, "source": source}]
+        if name in DYNAMIC_BROKER_CONFIGS:
+            image = broker.metadata.image
+            cluster = image.broker_configs.get("", {}).get(name)
+            own = image.broker_configs.get(str(broker.node_id), {}).get(name)
+            if cluster is not None:
+                value, source = cluster, DYNAMIC_DEFAULT_BROKER_CONFIG
+                chain.insert(0, {"name": name, "value": cluster, "source": source})
+            if own is not None:
+                value, source = own, DYNAMIC_BROKER_CONFIG
+                chain.insert(0, {"name": name, "value": own, "source": source})
+        entries.append({"name": name, "value": value,
+                        "read_only": name not in DYNAMIC_BROKER_CONFIGS, "config_source": source,
                         "is_sensitive": name in _SENSITIVE,
-                        "synonyms": [{"name": name, "value": value, "source": source}]
-                        if synonyms else (),
+                        "synonyms": chain if synonyms else (),
                         "config_type": _BROKER_TYPES.get(kind, STRING), "documentation": None})
     return entries
 
@@ -139,11 +157,26 @@ async def handle_describe_configs(broker, ctx, request) -> dict:
     return {"throttle_time": 0, "results": results}
 
 
-def _refuse_broker_change(broker, name: str) -> None:
-    _check_broker_name(broker, name)
-    raise ResourceError(ErrorCode.invalid_request,
-                        "Brook broker configs are static: set them in server.properties or "
-                        "with --override and restart the broker")
+async def _alter_broker(broker, resource, validate_only: bool, compute_broker) -> None:
+    """Dynamic broker configs of this broker (its id) or of the cluster (empty name)."""
+    _check_broker_name(broker, resource.resource_name)
+    current = broker.metadata.image.broker_configs.get(resource.resource_name, {})
+    try:
+        wanted = compute_broker(current, resource.configs)
+        for name, value in wanted.items():
+            validate_dynamic_broker_config(name, value)
+    except InvalidThrottle as exc:
+        raise ResourceError(ErrorCode.invalid_config, str(exc)) from None
+    except InvalidConfigError as exc:
+        raise ResourceError(ErrorCode.invalid_config, str(exc)) from None
+    answer = await broker.controller_call("set_broker_configs", {
+        "resource_name": resource.resource_name, "configs": wanted,
+        "validate_only": validate_only})
+    if answer["error_code"]:
+        raise ResourceError(ErrorCode(answer["error_code"]), answer.get("error_message"))
+    if not validate_only:
+        await broker.wait_for_metadata(
+            lambda image: image.broker_configs.get(resource.resource_name, {}) == wanted)
 
 
 def _duplicates(resources) -> set[tuple[int, str]]:
@@ -151,7 +184,25 @@ def _duplicates(resources) -> set[tuple[int, str]]:
     return {key for key, n in counts.items() if n > 1}
 
 
-async def _alter(broker, request, compute) -> dict:
+async def _alter_topic(broker, resource, validate_only: bool, compute) -> None:
+    info = broker.registry.get(resource.resource_name)
+    if info is None:
+        raise ResourceError(ErrorCode.unknown_topic_or_partition,
+                            f"Topic {resource.resource_name} does not exist")
+    try:
+        overrides = compute(info.configs, resource.configs)
+    except InvalidConfigError as exc:
+        raise ResourceError(ErrorCode.invalid_config, str(exc)) from None
+    answer = await broker.controller_call("set_topic_configs", {
+        "name": info.name, "configs": overrides, "validate_only": validate_only})
+    if answer["error_code"]:
+        raise ResourceError(ErrorCode(answer["error_code"]), answer.get("error_message"))
+    if not validate_only:
+        await broker.wait_for_metadata(
+            lambda image: image.topic_configs(info.name) == overrides)
+
+
+async def _alter(broker, request, compute, compute_broker) -> dict:
     dup = _duplicates(request.resources)
     responses = []
     for resource in request.resources:
@@ -163,27 +214,13 @@ async def _alter(broker, request, compute) -> dict:
                 raise ResourceError(ErrorCode.invalid_request,
                                     f"Duplicate resource {resource.resource_name} in request")
             if resource.resource_type == BROKER:
-                _refuse_broker_change(broker, resource.resource_name)
-            if resource.resource_type != TOPIC:
+                await _alter_broker(broker, resource, bool(request.validate_only),
+                                    compute_broker)
+            elif resource.resource_type == TOPIC:
+                await _alter_topic(broker, resource, bool(request.validate_only), compute)
+            else:
                 raise ResourceError(ErrorCode.invalid_request,
                                     f"Unsupported resource type {resource.resource_type}")
-            info = broker.registry.get(resource.resource_name)
-            if info is None:
-                raise ResourceError(ErrorCode.unknown_topic_or_partition,
-                                    f"Topic {resource.resource_name} does not exist")
-            try:
-                overrides = compute(info.configs, resource.configs)
-            except InvalidConfigError as exc:
-                raise ResourceError(ErrorCode.invalid_config, str(exc)) from None
-            answer = await broker.controller_call("set_topic_configs", {
-                "name": info.name, "configs": overrides,
-                "validate_only": bool(request.validate_only)})
-            if answer["error_code"]:
-                raise ResourceError(ErrorCode(answer["error_code"]), answer.get("error_message"))
-            if not request.validate_only:
-                await broker.wait_for_metadata(
-                    lambda image, name=info.name, wanted=overrides:
-                    image.topic_configs(name) == wanted)
         except ResourceError as exc:
             result.update(error_code=exc.error, error_message=str(exc))
         responses.append(result)
@@ -195,7 +232,10 @@ async def handle_alter_configs(broker, ctx, request) -> dict:
     def replace_all(_current, configs):
         return validate_overrides({c.name: c.value for c in configs})
 
-    return await _alter(broker, request, replace_all)
+    def replace_broker(_current, configs):
+        return {c.name: c.value for c in configs if c.value is not None}
+
+    return await _alter(broker, request, replace_all, replace_broker)
 
 
 def apply_incremental(current: dict[str, str], configs) -> dict[str, str]:
@@ -234,6 +274,21 @@ def apply_incremental(current: dict[str, str], configs) -> dict[str, str]:
     return result
 
 
+def apply_incremental_broker(current: dict[str, str], configs) -> dict[str, str]:
+    """Pure: dynamic broker configs after SET / DELETE (APPEND / SUBTRACT suit no rate)."""
+    result = dict(current)
+    for c in configs:
+        if c.config_operation == SET:
+            result[c.name] = validate_dynamic_broker_config(c.name, c.value)
+        elif c.config_operation == DELETE:
+            validate_dynamic_broker_config(c.name, None)
+            result.pop(c.name, None)
+        else:
+            raise InvalidConfigError(f"Config value append/subtract is not allowed for config "
+                                     f"key: {c.name}")
+    return result
+
+
 @api(INCREMENTAL_ALTER_CONFIGS, "IncrementalAlterConfigs", 0, 1)
 async def handle_incremental_alter_configs(broker, ctx, request) -> dict:
-    return await _alter(broker, request, apply_incremental)
+    return await _alter(broker, request, apply_incremental, apply_incremental_broker)

@@ -109,7 +109,10 @@ def _plan_fetch(broker, request, max_bytes: int, committed: bool, replica_id: in
             entry.last_stable_offset = partition.last_stable_offset
             entry.log_start_offset = partition.log.log_start_offset
             budget = min(item.partition_max_bytes, max_bytes - total)
-            if budget > 0 or total == 0:
+            if replica_id >= 0 and broker.replicas.leader_throttled(topic.topic, item.partition,
+                                                                    replica_id):
+                budget = -1  # a throttled reassignment copy, over its quota: nothing now
+            if budget > 0 or (total == 0 and budget == 0):
                 try:
                     # KIP-74: the first batch of the response goes out whatever its size.
                     entry.slices = partition.log.read(item.fetch_offset, max(budget, 0), upper,
@@ -118,5 +121,8 @@ def _plan_fetch(broker, request, max_bytes: int, committed: bool, replica_id: in
                     entry.error_code = ErrorCode.offset_out_of_range
                     has_error = True
             total += entry.records_size
+            if replica_id >= 0 and entry.slices and broker.replicas.counts_against_leader_quota(
+                    topic.topic, item.partition, replica_id):
+                broker.replicas.leader_quota.record(entry.records_size)
         plan.append((topic.topic, entries))
     return plan, total, has_error

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from . import records as r
 
 TOPIC_RESOURCE = 2
+BROKER_RESOURCE = 4  # resource_name: a broker id, or "" for the cluster-wide default
 
 
 def vars_of(value) -> dict:
@@ -81,6 +82,7 @@ class MetadataImage:
         self.topics: dict[str, TopicImage] = {}
         self.topic_names: dict[str, str] = {}  # topic id -> name
         self.configs: dict[str, dict[str, str]] = {}  # topic name -> overrides
+        self.broker_configs: dict[str, dict[str, str]] = {}  # broker id or "" -> dynamic
         self.next_producer_id = 0
         self.cluster_id: str | None = None
         self.offset = -1  # last applied metadata offset
@@ -105,6 +107,11 @@ class MetadataImage:
     def topic_configs(self, name: str) -> dict[str, str]:
         return dict(self.configs.get(name, {}))
 
+    def dynamic_broker_config(self, broker_id: int, name: str) -> str | None:
+        """A dynamic broker config: this broker's own value, else the cluster default."""
+        own = self.broker_configs.get(str(broker_id), {})
+        return own[name] if name in own else self.broker_configs.get("", {}).get(name)
+
     # -- snapshots: the whole image as JSON-friendly data ----------------------------------
     def to_snapshot(self) -> dict:
         return {
@@ -116,6 +123,7 @@ class MetadataImage:
                         "partitions": {str(i): vars_of(p) for i, p in t.partitions.items()}}
                        for t in self.topics.values()],
             "configs": self.configs,
+            "broker_configs": self.broker_configs,
         }
 
     @classmethod
@@ -134,6 +142,8 @@ class MetadataImage:
             image.topics[topic.name] = topic
             image.topic_names[topic.topic_id] = topic.name
         image.configs = {name: dict(c) for name, c in data["configs"].items()}
+        image.broker_configs = {name: dict(c)
+                                for name, c in data.get("broker_configs", {}).items()}
         return image
 
     def everything(self) -> Delta:
@@ -226,6 +236,13 @@ class MetadataImage:
         self.configs.pop(name, None)
 
     def _apply_ConfigRecord(self, record: r.ConfigRecord, offset: int, delta: Delta) -> None:
+        if record.resource_type == BROKER_RESOURCE:
+            configs = self.broker_configs.setdefault(record.resource_name, {})
+            if record.value is None:
+                configs.pop(record.name, None)
+            else:
+                configs[record.name] = record.value
+            return
         if record.resource_type != TOPIC_RESOURCE:
             return
         configs = self.configs.setdefault(record.resource_name, {})

@@ -85,9 +85,9 @@ class RemoveTopic:
 
 @dataclass(frozen=True)
 class ConfigRecord:
-    """A topic config override; value None removes it."""
+    """A topic config override, or a dynamic broker config; value None removes it."""
 
-    resource_type: int  # 2 = topic (Kafka's ConfigResource type codes)
+    resource_type: int  # 2 = topic, 4 = broker (Kafka's ConfigResource type codes)
     resource_name: str
     name: str
     value: str | None

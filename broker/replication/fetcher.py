@@ -152,9 +152,13 @@ class ReplicaFetcher:
                 followed.truncated = True
 
     async def _fetch_once(self, conn: KafkaConnection) -> None:
-        ready = {key: f for key, f in self.partitions.items() if f.truncated}
+        replicas = self.broker.replicas
+        ready = {key: f for key, f in self.partitions.items()
+                 if f.truncated and not replicas.follower_throttled(*key)}
         if not ready:
-            await asyncio.sleep(0.05)
+            # nothing to fetch, or only throttled replicas over their quota: the quota
+            # refills within a second
+            await asyncio.sleep(0.05 if not self.partitions else 0.1)
             return
         by_topic: dict[str, list[FollowedPartition]] = {}
         for followed in ready.values():
@@ -181,6 +185,9 @@ class ReplicaFetcher:
                                                                   item.partition_index)):
                     continue
                 self._handle_partition(followed, item)
+                if item.records and replicas.counts_against_follower_quota(
+                        topic.topic, item.partition_index):
+                    replicas.follower_quota.record(len(item.records))
 
     def _handle_partition(self, followed: FollowedPartition, item) -> None:
         partition = followed.partition

@@ -19,6 +19,14 @@ from kio.schema.errors import ErrorCode
 from ..metadata.image import PartitionState
 from .fetcher import ReplicaFetcher
 from .leader_state import LeaderState
+from .throttle import (
+    FOLLOWER_RATE,
+    FOLLOWER_REPLICAS,
+    LEADER_RATE,
+    LEADER_REPLICAS,
+    ReplicationQuota,
+    throttled,
+)
 
 log = logging.getLogger("brook.replication")
 
@@ -35,6 +43,43 @@ class ReplicaManager:
         self.lag_max_ms = broker.config.get_int("replica.lag.time.max.ms")
         self._tasks: list[asyncio.Task] = []
         self._isr_requests: set[asyncio.Task] = set()
+        self.leader_quota = ReplicationQuota()
+        self.follower_quota = ReplicationQuota()
+
+    # -- replication throttles (reassignments) ---------------------------------------------
+    def _rate(self, name: str) -> int | None:
+        value = self.broker.metadata.image.dynamic_broker_config(self.node_id, name)
+        if value is None:
+            value = self.broker.config.get(name)
+        return int(value)
+
+    def leader_throttled(self, topic: str, index: int, replica_id: int) -> bool:
+        """A replica fetch this leader should hold back now: the quota is used up and the
+        fetching replica is outside the ISR and named in the topic's throttled list."""
+        self.leader_quota.set_rate(self._rate(LEADER_RATE))
+        return self._out_of_sync_and_listed(topic, index, replica_id, LEADER_REPLICAS,
+                                            self.node_id) and self.leader_quota.exceeded()
+
+    def follower_throttled(self, topic: str, index: int) -> bool:
+        self.follower_quota.set_rate(self._rate(FOLLOWER_RATE))
+        return self._out_of_sync_and_listed(topic, index, self.node_id, FOLLOWER_REPLICAS,
+                                            self.node_id) and self.follower_quota.exceeded()
+
+    def counts_against_follower_quota(self, topic: str, index: int) -> bool:
+        return self._out_of_sync_and_listed(topic, index, self.node_id, FOLLOWER_REPLICAS,
+                                            self.node_id)
+
+    def counts_against_leader_quota(self, topic: str, index: int, replica_id: int) -> bool:
+        return self._out_of_sync_and_listed(topic, index, replica_id, LEADER_REPLICAS,
+                                            self.node_id)
+
+    def _out_of_sync_and_listed(self, topic: str, index: int, replica_id: int, list_name: str,
+                                listed_broker: int) -> bool:
+        image = self.broker.metadata.image
+        state = image.partition(topic, index)
+        if state is None or replica_id in state.isr:
+            return False  # Kafka throttles only replicas catching up
+        return throttled(image.topic_configs(topic).get(list_name), index, listed_broker)
 
     # -- metadata-driven role changes -----------------------------------------------------
     def apply_partition_state(self, topic: str, index: int, state: PartitionState) -> None:

@@ -169,3 +169,83 @@ def test_metrics_families_present(tmp_path):
         assert samples["brook_under_replicated_partitions"] == 0
     finally:
         cluster.stop()
+
+
+def _log_bytes(broker, topic: str, partition: int = 0) -> int:
+    directory = broker.data_dir / f"{topic}-{partition}"
+    return sum(f.stat().st_size for f in directory.glob("*.log")) if directory.exists() else 0
+
+
+def test_reassignment_copies_at_the_throttled_rate_until_the_throttle_is_lifted(tmp_path):
+    """Kafka's reassignment throttle: dynamic broker rates plus the topic's throttled
+    replica lists. The new replica copies at most about the set rate; in-sync replicas
+    are never held back; lifting the throttle lets the copy finish."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    cluster = BrokerCluster(tmp_path, 2).start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        admin.create_topics([NewTopic("moving", 1, replica_assignment=[[0]])])["moving"].result(20)
+        producer = confluent_kafka.Producer({"bootstrap.servers": cluster.bootstrap,
+                                             "linger.ms": 20})
+        for i in range(4000):
+            producer.produce("moving", value=b"%05d" % i + b"x" * 995)
+        assert producer.flush(30) == 0
+        total = _log_bytes(cluster.brokers[0], "moving")
+        assert total > 4_000_000
+        rate = 200_000
+
+        def alter(resource, *entries):
+            futures = admin.incremental_alter_configs([ConfigResource(
+                resource[0], resource[1], incremental_configs=list(entries))])
+            for future in futures.values():
+                future.result(20)
+
+        # the leader's sending and the new replica's fetching, each on its own broker
+        sender, receiver = (ConfigResource.Type.BROKER, "0"), (ConfigResource.Type.BROKER, "1")
+        alter(sender, ConfigEntry("leader.replication.throttled.rate", str(rate),
+                                  incremental_operation=AlterConfigOpType.SET))
+        alter(receiver, ConfigEntry("follower.replication.throttled.rate", str(rate),
+                                    incremental_operation=AlterConfigOpType.SET))
+        alter((ConfigResource.Type.TOPIC, "moving"),
+              ConfigEntry("leader.replication.throttled.replicas", "0:0",
+                          incremental_operation=AlterConfigOpType.SET),
+              ConfigEntry("follower.replication.throttled.replicas", "0:1",
+                          incremental_operation=AlterConfigOpType.SET))
+        described = admin.describe_configs([ConfigResource(ConfigResource.Type.BROKER, "1")])
+        entry = next(iter(described.values())).result(20)["follower.replication.throttled.rate"]
+        assert entry.value == str(rate) and not entry.is_read_only
+        assert entry.source == confluent_kafka.admin.ConfigSource.DYNAMIC_BROKER_CONFIG.value
+
+        kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap.split(","),
+                                  request_timeout_ms=10_000)
+        part = KTopicPartition("moving", 0)
+        started = time.monotonic()
+        assert kadmin.alter_partition_reassignments({part: [0, 1]}).get(part) is None
+        time.sleep(2)
+        copied = _log_bytes(cluster.brokers[1], "moving")
+        elapsed = time.monotonic() - started
+        # at most the rate over the elapsed time, one second's burst and one response
+        # (1 MiB per partition) that went out before the quota noticed it
+        assert copied <= rate * (elapsed + 1) + (1 << 20), (copied, elapsed)
+        assert kadmin.list_partition_reassignments([part]), "finished despite the throttle"
+
+        # a bad rate is refused with the broker's reason, and changes nothing
+        with pytest.raises(confluent_kafka.KafkaException, match="bytes per second"):
+            alter(receiver, ConfigEntry("follower.replication.throttled.rate", "fast",
+                                        incremental_operation=AlterConfigOpType.SET))
+        with pytest.raises(confluent_kafka.KafkaException, match="cannot be changed at runtime"):
+            alter(receiver, ConfigEntry("log.retention.ms", "1000",
+                                        incremental_operation=AlterConfigOpType.SET))
+
+        alter(sender, ConfigEntry("leader.replication.throttled.rate", None,
+                                  incremental_operation=AlterConfigOpType.DELETE))
+        alter(receiver, ConfigEntry("follower.replication.throttled.rate", None,
+                                    incremental_operation=AlterConfigOpType.DELETE))
+        wait_until(lambda: not kadmin.list_partition_reassignments([part]), 40,
+                   "the reassignment to finish once the throttle is lifted", 0.5)
+        assert _log_bytes(cluster.brokers[1], "moving") == total
+        print(f"\nthrottled at {rate:,} B/s: {copied:,} of {total:,} bytes copied in "
+              f"{elapsed:.1f}s; the rest in seconds once lifted")
+    finally:
+        cluster.stop()
