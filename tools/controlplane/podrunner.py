@@ -166,6 +166,24 @@ class RunningPod:
     last_status: str = ""
 
 
+def _rewrite_in_place(path: Path, text: str) -> None:
+    """Replace a file's content for readers that may be reading it right now.
+
+    The hosts file is bind-mounted by inode into running pods, so it cannot be
+    replaced by a rename. A write followed by a truncate let a resolver read the new
+    lines followed by the tail of the old ones, pairing one pod's address with another
+    pod's name. One write of the whole text, padded with blank lines to the old length,
+    never shows a mix (the file never shrinks; blank lines mean nothing in a hosts file).
+    """
+    data = text.encode()
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        old_size = os.fstat(fd).st_size
+        os.pwrite(fd, data + b"\n" * max(0, old_size - len(data)), 0)
+    finally:
+        os.close(fd)
+
+
 class PodRunner:
     def __init__(
         self,
@@ -397,11 +415,7 @@ class PodRunner:
             text = "\n".join(lines) + "\n"
             path = self.hosts_file(ns)
             if self._hosts_written.get(str(path)) != text:
-                # Rewrite in place: the file is bind-mounted by inode into running pods.
-                with open(path, "r+") as handle:
-                    handle.seek(0)
-                    handle.write(text)
-                    handle.truncate()
+                _rewrite_in_place(path, text)
                 self._hosts_written[str(path)] = text
 
     # -- pods --------------------------------------------------------------------------------
