@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -35,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # Peers' names (controller listeners) are looked up with getaddrinfo, like the rest
+    # of the process (Kafka listeners, fetchers), not with gRPC's own c-ares resolver: in
+    # a pod whose /etc/hosts names the brokers, c-ares answered one broker's name with
+    # another's address, while getaddrinfo agreed with the file.
+    os.environ.setdefault("GRPC_DNS_RESOLVER", "native")
     if argv and argv[0] == "operator":
         from brook.operator.cli import main as operator_main  # heavy imports, only when asked
 
