@@ -49,6 +49,9 @@ class OperatorConfig:
     # Partitions reassigned at a time when balancing after a scale-up (the brokers have
     # no replication throttle, so the copying is bounded by batching instead).
     balance_batch_partitions: int = 4
+    # Kafka's reassignment throttle (leader/follower.replication.throttled.rate, bytes/s)
+    # while the operator moves partitions (balancing, draining); 0: unthrottled.
+    reassign_throttle_bytes: int = 10 * 1024 * 1024
     # Overrides the bootstrap address of every cluster: "{name}" and "{namespace}"
     # are substituted. For running the operator outside the Kubernetes cluster.
     bootstrap_override: str | None = None
@@ -70,5 +73,6 @@ class OperatorConfig:
             roll_halt_seconds=_float(env, "BROOK_ROLL_HALT_SECONDS", 300.0) or 300.0,
             roll_settle_seconds=_float(env, "BROOK_ROLL_SETTLE_SECONDS", 0.0),
             balance_batch_partitions=max(1, int(_float(env, "BROOK_BALANCE_BATCH_PARTITIONS", 4))),
+            reassign_throttle_bytes=int(_float(env, "BROOK_REASSIGN_THROTTLE_BYTES", 10 * 1024 * 1024)),
             bootstrap_override=env.get("BROOK_BOOTSTRAP_OVERRIDE", "").strip() or None,
         )

@@ -190,7 +190,11 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
              logger) -> _BalanceStep:
     """After a scale-up: move replicas and preferred leaders onto the new brokers, a small
     batch of partitions at a time, until balanced (status.balance says how far)."""
-    previous = (body.get("status") or {}).get("balance") or {}
+    # The freshest status, not the event's copy: a timer's body can predate the status
+    # this operator wrote last (all status writers hold the object's lock).
+    meta = body["metadata"]
+    fresh = RUNTIME.kube.get_custom(CLUSTER_PLURAL, meta["namespace"], meta["name"]) or body
+    previous = (fresh.get("status") or {}).get("balance") or {}
     if not (grew or previous.get("pending")):
         return _BalanceStep()
     if not ask_brokers or busy or ready < spec.replicas:
@@ -210,6 +214,7 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
         plan = plan_balance(assignments, brokers)
         if plan:
             batch = first_batch(plan, CONFIG.balance_batch_partitions)
+            _throttle(admin, sorted(batch), logger, brokers=spec.replicas)
             for topic_name, moves in sorted(batch.items()):
                 reassigner.reassign(topic_name, moves)
             total = sum(len(p) for p in plan.values())
@@ -219,6 +224,7 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
             logger.info(message)
             kopf.event(body, type="Normal", reason="Reassigning", message=message)
             return _BalanceStep(True, message)
+        _throttle(admin, None, logger, [t for t in assignments if not t.startswith("__")], brokers=spec.replicas)
         leaders = admin.leaders()
         elect = sorted((t, p) for t, parts in assignments.items() if not t.startswith("__")
                        for p, replicas in parts.items() if replicas and leaders.get(t, {}).get(p) != replicas[0])
@@ -338,12 +344,17 @@ def _scale_decision(body: dict[str, Any], spec, existing: dict[str, Any] | None,
             kopf.warn(body, reason="ScaleDownRefused", message=decision.refusal)
     try:
         if decision.drain:
+            _throttle(KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds), sorted(decision.drain), logger,
+                      brokers=current)
             reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
             for topic_name, plan in sorted(decision.drain.items()):
                 reassigner.reassign(topic_name, plan)
             logger.info(decision.progress)
             kopf.event(body, type="Normal", reason="Draining", message=decision.progress)
-        elif decision.remove_voter is not None:
+        if not decision.drain and not reassigning and assignments and _ready_reason(body) == "Draining":
+            _throttle(KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds), None, logger, sorted(assignments),
+                      brokers=current)
+        if decision.remove_voter is not None:
             quorum.remove_voter(decision.remove_voter)
             message = f"removed broker {decision.remove_voter} from the metadata quorum's voters"
             logger.info(message)
@@ -352,6 +363,23 @@ def _scale_decision(body: dict[str, Any], spec, existing: dict[str, Any] | None,
         logger.warning(f"scale-down step failed (retried): {exc}")
         return dataclasses.replace(decision, progress=f"{decision.progress}; last attempt failed: {exc.message}")
     return decision
+
+
+def _throttle(admin: KafkaAdmin, topics: list[str] | None, logger, lift: list[str] | None = None,
+              brokers: int = 0) -> None:
+    """Throttle the replicas of `topics` at BROOK_REASSIGN_THROTTLE_BYTES (topics None:
+    lift the throttle, from `lift`). A failure is logged: moving unthrottled, or leaving
+    a throttle that only slows out-of-sync replicas, beats not moving at all."""
+    if not CONFIG.reassign_throttle_bytes:
+        return
+    try:
+        ids = list(range(brokers))
+        if topics is None:
+            admin.throttle_reassignments(None, lift or [], ids)
+        else:
+            admin.throttle_reassignments(CONFIG.reassign_throttle_bytes, topics, ids)
+    except AdminError as exc:
+        logger.warning(f"reassignment throttle: {exc}")
 
 
 @kopf.on.resume(GROUP, VERSION, CLUSTER_PLURAL)

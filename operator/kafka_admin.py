@@ -159,6 +159,31 @@ class KafkaAdmin:
             raise _to_admin_error(exc, what) from exc
         self._result(future, what)
 
+    def throttle_reassignments(self, rate: int | None, topics: list[str], brokers: list[int]) -> None:
+        """Kafka's reassignment throttle, as kafka-reassign-partitions --throttle sets it:
+        leader/follower.replication.throttled.rate (bytes/s) on every broker and every
+        replica of `topics` listed as throttled; rate None lifts both. (librdkafka takes
+        one BROKER resource per request and no cluster-default one.)"""
+        op = AlterConfigOpType.SET if rate is not None else AlterConfigOpType.DELETE
+        value = str(rate) if rate is not None else None
+        batches = [[ConfigResource(ResourceType.BROKER, str(b), incremental_configs=[
+            ConfigEntry(k, value, incremental_operation=op)
+            for k in ("leader.replication.throttled.rate", "follower.replication.throttled.rate")])]
+            for b in brokers]
+        if topics:
+            batches.append([ConfigResource(ResourceType.TOPIC, t, incremental_configs=[
+                ConfigEntry(k, "*" if rate is not None else None, incremental_operation=op)
+                for k in ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")])
+                for t in topics])
+        for resources in batches:
+            what = f"reassignment throttle on {', '.join(r.name for r in resources)}"
+            try:
+                futures = self._client.incremental_alter_configs(resources, request_timeout=self.timeout)
+            except Exception as exc:  # noqa: BLE001
+                raise _to_admin_error(exc, what) from exc
+            for future in futures.values():
+                self._result(future, what)
+
     def partition_states(self) -> list[PartitionState]:
         """Replicas, ISR and min.insync.replicas of every partition of every topic."""
         try:

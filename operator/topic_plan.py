@@ -18,6 +18,9 @@ from brook.operator.replica_plan import ReplicaPlanError, plan_replicas
 from brook.operator.topic_spec import TopicSpec
 
 DYNAMIC_TOPIC_CONFIG = "DYNAMIC_TOPIC_CONFIG"
+# Set by the operator on the topics it moves while a reassignment is throttled (as
+# kafka-reassign-partitions --throttle does), and removed afterwards: not the Topic's.
+THROTTLE_REPLICA_KEYS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ def plan_topic(spec: TopicSpec, observed: ObservedTopic | None) -> TopicPlan:
             key
             for key, current in observed.configs.items()
             if current.source == DYNAMIC_TOPIC_CONFIG and key not in desired and not current.read_only
+            and key not in THROTTLE_REPLICA_KEYS
         )
     )
     return TopicPlan(

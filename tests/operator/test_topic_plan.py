@@ -110,3 +110,9 @@ def test_min_insync_above_the_actual_replication_factor_is_refused():
     assert "min.insync.replicas" not in plan.set_configs and plan.delete_configs == ()  # left as it is
     ok = plan_topic(spec(partitions=3, minInSyncReplicas=2), observed(rf=2, min_insync_replicas="1"))
     assert ok.refusals == () and dict(ok.set_configs) == {"min.insync.replicas": "2"}
+
+
+def test_the_operators_reassignment_throttle_is_not_reset():
+    plan = plan_topic(spec(partitions=3), observed(leader_replication_throttled_replicas="*",
+                                                   follower_replication_throttled_replicas="*", retention_ms="5"))
+    assert plan.delete_configs == ("retention.ms",)
