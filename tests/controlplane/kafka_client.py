@@ -5,6 +5,14 @@
     kafka_client.py BOOTSTRAP produce TOPIC N        -> {"produced": N}
     kafka_client.py BOOTSTRAP consume TOPIC N        -> {"values": [...]}
     kafka_client.py BOOTSTRAP topics                 -> {"topics": [...]}
+    kafka_client.py BOOTSTRAP broker-config ID KEY   -> {"value", "source"}
+    kafka_client.py BOOTSTRAP topic-config TOPIC KEY -> {"value", "source"}
+    kafka_client.py BOOTSTRAP replicas TOPIC         -> {"replicas": {partition: [...]}, "leaders": {...}}
+    kafka_client.py BOOTSTRAP produce-until TOPIC STOPFILE TAG
+        acks=all (idempotent) values TAG-SEQ, keys SEQ % 16, until STOPFILE exists, then flush
+        -> {"acked": [[seq, partition, offset], ...], "failed": N, "worst_pause": seconds}
+    kafka_client.py BOOTSTRAP dump TOPIC             -> {"records": [[partition, offset, value], ...]}
+        everything up to the high watermarks, read through a consumer group
 
 Prints one JSON line. Uses confluent-kafka, as application teams would.
 """
@@ -64,10 +72,82 @@ def main(argv: list[str]) -> int:
             values.append(msg.value().decode())
         consumer.close()
         out = {"values": sorted(values)}
+    elif command == "broker-config":
+        broker, key = rest
+        resource = ConfigResource(ResourceType.BROKER, broker)
+        entry = admin.describe_configs([resource])[resource].result(10).get(key)
+        out = {"value": entry.value if entry else None, "source": str(entry.source) if entry else None}
+    elif command == "topic-config":
+        name, key = rest
+        resource = ConfigResource(ResourceType.TOPIC, name)
+        entry = admin.describe_configs([resource])[resource].result(10).get(key)
+        out = {"value": entry.value if entry else None, "source": str(entry.source) if entry else None}
+    elif command == "replicas":
+        (name,) = rest
+        t = admin.list_topics(topic=name, timeout=10).topics[name]
+        out = {"replicas": {p: list(m.replicas) for p, m in t.partitions.items()},
+               "leaders": {p: m.leader for p, m in t.partitions.items()}}
+    elif command == "produce-until":
+        out = _produce_until(common, *rest)
+    elif command == "dump":
+        out = _dump(common, *rest)
     else:
         raise SystemExit(f"unknown command {command}")
     print(json.dumps(out))
     return 0
+
+
+def _produce_until(common: dict, name: str, stopfile: str, tag: str) -> dict:
+    import os
+
+    producer = Producer({**common, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
+                         "message.timeout.ms": 180000})
+    acked: list[list[int]] = []
+    failed = 0
+    last = time.monotonic()
+    worst = 0.0
+
+    def delivered(err, msg) -> None:
+        nonlocal failed, last, worst
+        if err is not None:
+            failed += 1
+            return
+        now = time.monotonic()
+        worst = max(worst, now - last)
+        last = now
+        acked.append([int(msg.value().decode().rsplit("-", 1)[1]), msg.partition(), msg.offset()])
+
+    seq = 0
+    while not os.path.exists(stopfile):
+        producer.produce(name, key=str(seq % 16).encode(), value=f"{tag}-{seq}".encode(), on_delivery=delivered)
+        seq += 1
+        producer.poll(0.02)  # ~40 records a second, delivery reports served
+    remaining = producer.flush(120)
+    return {"acked": acked, "failed": failed, "unflushed": remaining, "sent": seq,
+            "worst_pause": round(worst, 3)}
+
+
+def _dump(common: dict, name: str) -> dict:
+    from confluent_kafka import TopicPartition
+
+    consumer = Consumer({**common, "group.id": f"verify-{uuid.uuid4().hex[:6]}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": True})
+    md = consumer.list_topics(name, timeout=10)
+    ends = {}
+    for pid in md.topics[name].partitions:
+        ends[pid] = consumer.get_watermark_offsets(TopicPartition(name, pid), timeout=10)[1]
+    consumer.subscribe([name])
+    records: list[list] = []
+    positions = {pid: 0 for pid in ends}
+    deadline = time.monotonic() + 60
+    while any(positions[p] < ends[p] for p in ends) and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        records.append([msg.partition(), msg.offset(), msg.value().decode()])
+        positions[msg.partition()] = msg.offset() + 1
+    consumer.close()
+    return {"records": records, "complete": all(positions[p] >= ends[p] for p in ends)}
 
 
 if __name__ == "__main__":

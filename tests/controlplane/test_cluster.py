@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from .conftest import kafka_cluster
+from .conftest import BROOK, kafka_cluster
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -100,11 +100,18 @@ def test_cluster_objects_field_by_field_and_ready(harness, namespace):
                              "--timeout=5s")
     assert "condition met" in result.stdout
 
-    # The three brokers are the metadata quorum's voters: none of them may be scaled away.
+    # Scaling away a voter: its replicas are drained, it leaves the quorum's voters, then it goes.
     harness.kubectl("-n", namespace, "scale", "kafkacluster/events", "--replicas=2")
-    refused = harness.wait_condition(path, "False", "ScaleDownRefused", timeout=30, namespace=namespace)
-    assert "are metadata quorum voters" in harness.condition(refused)["message"]
-    assert api.get(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/events-broker")["spec"]["replicas"] == 3
+    done = harness.wait_condition(path, "True", "BrokersReady", timeout=90, namespace=namespace)
+    assert done["status"]["replicas"] == 2
+    assert api.get(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/events-broker")["spec"]["replicas"] == 2
+    events = [e.get("message", "") for e in api.items(f"/api/v1/namespaces/{namespace}/events")
+              if e.get("reason") == "VoterRemoved"]
+    assert events == ["removed broker 2 from the metadata quorum's voters"], events
+    quorum = harness.runner.run_in_cluster(namespace, [str(BROOK), "quorum", "describe", "--controller",
+                                                       f"events-broker-0.events-brokers.{namespace}.svc"
+                                                       ".cluster.local:9093"], timeout=30)
+    assert json.loads(quorum.stdout)["voters"] == [0, 1], quorum
 
 
 def test_scale_roll_drift_and_garbage_collection(harness, namespace):
