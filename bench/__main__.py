@@ -144,7 +144,8 @@ class Bench:
         key = (kind, rep)
         if section != "replicated":  # that one reports its own, summed over three nodes
             self.peak_rss[key] = max(self.peak_rss.get(key, 0), s.peak)
-        keys = (("p50 ms", "p99 ms", "p99.9 ms", "achieved rec/s") if "p50 ms" in m
+        latency = section == "latency" or case.startswith("e2e")
+        keys = (("p50 ms", "p99 ms", "p99.9 ms", "achieved rec/s") if latency
                 else ("MB/s", "records/s"))
         metrics = {k: m[k] for k in keys if k in m}
         if nbytes and s.cpu is not None:
