@@ -53,7 +53,7 @@ def panels(rows: list[Row]) -> list[tuple[str, list[tuple[str, Row]], bool]]:
                 "better)", sel, False))
     sel = [(f"{r.metric.replace(' ms', '')}\nend-to-end acks=all", r) for r in rows
            if r.section == "replicated" and r.metric in LATENCY_METRICS]
-    out.append(("Three nodes, RF=3: latency at half of Brook's peak (ms, log scale, lower is "
+    out.append(("Three nodes, RF=3: latency at half of the slower peak (ms, log scale, lower is "
                 "better)", sel, True))
     return [(t, [(lab, r) for lab, r in sel if r.brook is not None or r.kafka is not None], log)
             for t, sel, log in out if sel]
