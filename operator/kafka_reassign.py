@@ -92,14 +92,7 @@ class ReassignmentClient:
 
     def ongoing(self, topic: str) -> dict[int, tuple[int, ...]]:
         """Partitions of `topic` being reassigned -> their target replicas."""
-        request = listing.ListPartitionReassignmentsRequest(
-            timeout=timedelta(seconds=self.timeout), topics=None)
-        response = self._call(request)
-        if response.error_code != ErrorCode.none:
-            raise AdminError(reason_from_error_name(response.error_code.name.upper()),
-                             f"list reassignments: {response.error_message or response.error_code.name}")
-        return {int(p.partition_index): tuple(int(r) for r in p.replicas)
-                for t in response.topics if t.name == topic for p in t.partitions}
+        return self.ongoing_all().get(topic, {})
 
     def reassign(self, topic: str, plan: Mapping[int, tuple[int, ...]]) -> None:
         request = alter.AlterPartitionReassignmentsRequest(

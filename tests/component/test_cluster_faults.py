@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.component.test_cluster import create, leader_of, read_all, replica_records
 from tests.support.cluster import BrokerCluster
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -33,16 +34,6 @@ def cluster(tmp_path):
         if broker.alive():
             broker.proc.send_signal(SIGCONT)
     brokers.stop()
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(interval)
 
 
 def high_watermark(bootstrap: str, topic: str, partition: int = 0) -> int:

@@ -16,20 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.component.test_cluster import TOPIC, Writer, read_all, replica_records
 from tests.support.cluster import BrokerCluster
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
 SIGSTOP, SIGCONT = 19, 18
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(interval)
 
 
 def test_reassignment_to_other_brokers_under_load(tmp_path):

@@ -1,0 +1,16 @@
+"""Polling for a condition in tests, bounded in time."""
+
+from __future__ import annotations
+
+import time
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
+    """predicate()'s first truthy value; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
