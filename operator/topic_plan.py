@@ -191,7 +191,32 @@ class TopicOutcome:
     paused: bool = False
 
 
-def _ready(outcome: TopicOutcome) -> Condition:
+@dataclass(frozen=True)
+class ReassignmentProgress:
+    target: int  # the replication factor being reached
+    done: int  # partitions at the target and not being moved
+    partitions: int
+
+    def describe(self, topic: str, moving: int) -> str:
+        return (f"replication factor of topic {topic!r} changing to {self.target}: {self.done}/{self.partitions} "
+                f"partition(s) done, {moving} being reassigned")
+
+
+def reassignment_progress(spec: TopicSpec | None, outcome: TopicOutcome) -> ReassignmentProgress | None:
+    """How far a replication factor change is, while one is in progress."""
+    observed = outcome.observed
+    if spec is None or spec.replication_factor is None or observed is None:
+        return None
+    started = outcome.plan.reassign if outcome.plan is not None else {}
+    if not observed.reassigning and not started:
+        return None
+    target = spec.replication_factor
+    done = sum(1 for p, replicas in observed.assignments.items()
+               if len(replicas) == target and p not in observed.reassigning and p not in started)
+    return ReassignmentProgress(target, done, observed.partitions)
+
+
+def _ready(outcome: TopicOutcome, progress: ReassignmentProgress | None = None) -> Condition:
     if outcome.error is not None:
         return Condition.false(READY, outcome.error.reason, outcome.error.message)
     if outcome.plan is not None and outcome.plan.refusals:
@@ -201,16 +226,12 @@ def _ready(outcome: TopicOutcome) -> Condition:
     observed = outcome.observed
     if observed is None:
         return Condition.unknown(READY, "Pending", "the topic has not been described yet")
-    if observed.reassigning:
-        return Condition.false(
-            READY, "ReplicationFactorChanging",
-            f"reassigning {len(observed.reassigning)} partition(s) of topic {observed.name!r}",
-        )
-    if outcome.plan is not None and outcome.plan.reassign:
-        return Condition.false(
-            READY, "ReplicationFactorChanging",
-            f"started reassigning {len(outcome.plan.reassign)} partition(s) of topic {observed.name!r}",
-        )
+    started = outcome.plan.reassign if outcome.plan is not None else {}
+    if observed.reassigning or started:
+        moving = len(set(observed.reassigning) | set(started))
+        message = (progress.describe(observed.name, moving) if progress is not None
+                   else f"reassigning {moving} partition(s) of topic {observed.name!r}")
+        return Condition.false(READY, "ReplicationFactorChanging", message)
     return Condition.true(
         READY,
         "TopicReady",
@@ -225,7 +246,8 @@ def topic_status(
     meta = body.get("metadata") or {}
     previous_status = body.get("status") or {}
     previous = previous_status.get("conditions")
-    conditions = [_ready(outcome)]
+    progress = reassignment_progress(spec, outcome)
+    conditions = [_ready(outcome, progress)]
     if outcome.warnings:
         conditions.append(Condition.true(WARNING, "SpecWarnings", "; ".join(outcome.warnings)))
     if outcome.paused:
@@ -245,5 +267,8 @@ def topic_status(
         for key in ("partitions", "replicationFactor"):
             if key in previous_status:
                 status[key] = previous_status[key]
+    if progress is not None:
+        status["reassignment"] = {"targetReplicationFactor": progress.target, "partitionsDone": progress.done,
+                                  "partitions": progress.partitions}
     return status
 

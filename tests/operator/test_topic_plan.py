@@ -97,6 +97,17 @@ def test_replication_factor_change_in_progress_and_impossible():
     body = {"metadata": {"name": "orders", "generation": 2}, "status": {}}
     ready = topic_status(body, spec(), TopicOutcome(observed=moving, plan=plan))["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "ReplicationFactorChanging")
+    # Target and progress: 2 of 3 partitions at RF 2, the third moving (0,1,2 -> 1,2).
+    three = ObservedTopic("orders", 3, 2, {}, assignments={0: (0, 1), 1: (1, 2), 2: (0, 1, 2)},
+                          brokers=(0, 1, 2), reassigning={2: (1, 2)})
+    status = topic_status(body, spec(partitions=3, replicationFactor=2),
+                          TopicOutcome(observed=three, plan=plan_topic(spec(partitions=3, replicationFactor=2), three)))
+    assert status["reassignment"] == {"targetReplicationFactor": 2, "partitionsDone": 2, "partitions": 3}
+    assert status["conditions"][0]["message"] == \
+        "replication factor of topic 'orders' changing to 2: 2/3 partition(s) done, 1 being reassigned"
+    done = ObservedTopic("orders", 3, 2, {}, assignments={0: (0, 1), 1: (1, 2), 2: (1, 2)}, brokers=(0, 1, 2))
+    status = topic_status(body, spec(partitions=3, replicationFactor=2), TopicOutcome(observed=done))
+    assert "reassignment" not in status and status["conditions"][0]["reason"] == "TopicReady"
     too_many = ObservedTopic("orders", 1, 1, {}, assignments={0: (0,)}, brokers=(0, 1, 2))
     plan = plan_topic(spec(partitions=1, replicationFactor=4), too_many)
     assert [r.reason for r in plan.refusals] == ["InvalidReplicationFactor"]
