@@ -120,3 +120,20 @@ def decide_scale(
                              progress=f"draining brokers {names}: removing broker {leaving_voters[0]} from the "
                                       f"metadata quorum's voters ({', '.join(map(str, sorted(voters)))})")
     return ScaleDecision(desired)
+
+
+# A metadata quorum of three voters survives the loss of one; more would only slow
+# every metadata commit (Kafka's own guidance for KRaft controllers).
+TARGET_VOTERS = 3
+
+
+def next_voter(voters: Sequence[int], registered: Sequence[int], replicas: int,
+               target: int = TARGET_VOTERS) -> int | None:
+    """The broker to promote to metadata quorum voter next, or None: while the quorum has
+    fewer than min(target, replicas) voters, the lowest-id registered broker (of the
+    StatefulSet's ordinals 0..replicas-1) that is not a voter yet. One at a time: each
+    promotion waits for the new voter to catch up."""
+    if len(voters) >= min(target, replicas):
+        return None
+    candidates = sorted(b for b in registered if 0 <= b < replicas and b not in set(voters))
+    return candidates[0] if candidates else None

@@ -60,6 +60,8 @@ class ClusterObservation:
     balance_progress: str | None = None
     balance_elected: int | None = None
     topic_risks: tuple[str, ...] | None = None  # None: not asked this time, keep the last verdict
+    voters: Sequence[int] | None = None  # the metadata quorum's voters, when known
+    quorum_progress: str | None = None  # a new broker was just made a voter
     warnings: tuple[str, ...] = ()
     paused: bool = False
 
@@ -98,9 +100,29 @@ def _ready_condition(desired: int, obs: ClusterObservation) -> Condition:
     if ready < desired:
         reason = "ScalingUp" if 0 < current < desired and ready == current else "BrokersNotReady"
         return Condition.false(READY, reason, f"{ready}/{desired} brokers ready")
+    if obs.quorum_progress:
+        return Condition.false(READY, "ScalingUp", obs.quorum_progress)
     if obs.balance_pending:
         return Condition.false(READY, "Reassigning", obs.balance_progress or "balancing after the scale-up")
     return Condition.true(READY, "BrokersReady", f"{ready}/{desired} brokers ready")
+
+
+# What the operator is doing, by the Ready condition's reason (status.activity).
+ACTIVITY_BY_REASON = {
+    "Creating": "Creating",
+    "Progressing": "Scaling",
+    "ScalingUp": "Scaling",
+    "ScalingDown": "Scaling",
+    "BrokersNotReady": "Scaling",
+    "Draining": "Draining",
+    "RollingUpdate": "Rolling",
+    "Reassigning": "Reassigning",
+    "BrokersReady": "Idle",
+    "InvalidSpec": "Blocked",
+    "ApplyFailed": "Blocked",
+    "ScaleDownRefused": "Blocked",
+    "RollHalted": "Blocked",
+}
 
 
 def compute_cluster_status(
@@ -115,7 +137,8 @@ def compute_cluster_status(
     names = ClusterNames(str(meta.get("name")), str(meta.get("namespace")))
     desired = int(spec.get("replicas") or 1)
     previous = (body.get("status") or {}).get("conditions")
-    conditions = [_ready_condition(desired, obs)]
+    ready = _ready_condition(desired, obs)
+    conditions = [ready]
     if obs.warnings:
         conditions.append(Condition.true(WARNING, "SpecWarnings", "; ".join(obs.warnings)))
     if obs.topic_risks:
@@ -140,6 +163,7 @@ def compute_cluster_status(
         "readyReplicas": int(st.get("readyReplicas") or 0),
         "selector": ",".join(f"{k}={v}" for k, v in selector_labels(names.cluster).items()),
         "bootstrapServers": names.bootstrap_servers(cluster_domain),
+        "activity": ACTIVITY_BY_REASON.get(ready.reason, "Blocked"),
         "conditions": render_conditions(conditions, previous, meta.get("generation"), now),
     }
     if obs.balance_pending:
@@ -148,6 +172,8 @@ def compute_cluster_status(
             status["balance"]["elected"] = obs.balance_elected
     if obs.controller is not None:
         status["controller"] = obs.controller
+    if obs.voters is not None:
+        status["voters"] = sorted(int(v) for v in obs.voters)
     if obs.cluster_id:
         status["clusterId"] = obs.cluster_id
     return status

@@ -30,7 +30,7 @@ from brook.operator.cluster_manifests import (
     voter_ids,
 )
 from brook.operator.cluster_rolling import BrokerPod, next_restart
-from brook.operator.cluster_scaling import ScaleDecision, decide_scale
+from brook.operator.cluster_scaling import ScaleDecision, decide_scale, next_voter
 from brook.operator.cluster_spec import SpecError, parse_cluster
 from brook.operator.cluster_status import ClusterObservation, compute_cluster_status, topic_risks
 from brook.operator.conditions import paused_status
@@ -52,6 +52,7 @@ from brook.operator.kafka_admin import AdminError, KafkaAdmin
 from brook.operator.kafka_quorum import QuorumClient
 from brook.operator.kafka_reassign import ReassignmentClient
 from brook.operator.kube import Kube, KubeError, load_config
+from brook.operator.reassign_throttle import brokers_to_unthrottle, topics_to_unthrottle
 from brook.operator.topic_plan import Refusal, TopicOutcome, plan_topic, topic_status
 from brook.operator.topic_spec import managing_topic, parse_topic
 
@@ -166,7 +167,15 @@ def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> No
                 logger.info(f"cannot read the topics' replication settings: {exc}")
         grew = existing is not None and int((existing.get("spec") or {}).get("replicas") or 0) < spec.replicas
         busy = bool(decision.refusal or decision.progress or roll.note or roll.halted)
+        quorum = _QuorumStep(voters=previous.get("voters"))
+        if ask_brokers and ready > 0 and not busy:
+            quorum = _grow_quorum(body, spec, ready, logger) or quorum
         balance = _balance(body, spec, ready, grew, busy, ask_brokers, logger)
+        if ask_brokers and ready >= spec.replicas and not busy:
+            try:
+                _lift_idle_throttle(_bootstrap(names.namespace, names.cluster), list(range(spec.replicas)), logger)
+            except AdminError as exc:
+                logger.warning(f"cannot lift the reassignment throttle (retried): {exc}")
         _cluster_status(
             body,
             ClusterObservation(statefulset=sts, controller=controller,
@@ -175,8 +184,40 @@ def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> No
                                scale_progress=decision.progress,
                                roll_note=roll.note, roll_halted=roll.halted,
                                balance_pending=balance.pending, balance_progress=balance.progress,
-                               balance_elected=balance.elected, topic_risks=risks),
+                               balance_elected=balance.elected, topic_risks=risks,
+                               voters=quorum.voters, quorum_progress=quorum.progress),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _QuorumStep:
+    voters: list[int] | None = None  # the metadata quorum's voters, when known
+    progress: str | None = None  # a voter was just added (status: ScalingUp)
+
+
+def _grow_quorum(body: dict[str, Any], spec, ready: int, logger) -> _QuorumStep | None:
+    """New brokers become metadata quorum voters while fewer than three exist, one per
+    reconcile (DESIGN.md, issue #7). None when the quorum cannot be asked."""
+    names = ClusterNames(spec.name, spec.namespace)
+    addresses = [f"{names.pod_host(i, CONFIG.cluster_domain)}:{CONTROLLER_PORT}" for i in range(spec.replicas)]
+    try:
+        voters = QuorumClient(addresses, timeout=CONFIG.admin_timeout_seconds).voters()
+        if ready < spec.replicas:
+            return _QuorumStep(voters)
+        registered = KafkaAdmin(_bootstrap(spec.namespace, spec.name),
+                                timeout=CONFIG.admin_timeout_seconds).cluster_info().brokers
+        node = next_voter(voters, registered, spec.replicas)
+        if node is None:
+            return _QuorumStep(voters)
+        # Promotion waits for the broker to catch up with the metadata log as a learner.
+        voters = QuorumClient(addresses, timeout=max(30.0, CONFIG.admin_timeout_seconds)).add_voter(node)
+    except AdminError as exc:
+        logger.warning(f"metadata quorum: {exc}")
+        return None
+    message = (f"broker {node} joined the metadata quorum's voters (now {', '.join(map(str, voters))})")
+    logger.info(message)
+    kopf.event(body, type="Normal", reason="VoterAdded", message=message)
+    return _QuorumStep(voters, f"scaling up: {message}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +245,7 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
     try:
         admin = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds)
         reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
-        if admin.cluster_info().brokers < spec.replicas:
+        if len(admin.cluster_info().brokers) < spec.replicas:
             return _BalanceStep(True, "balancing after the scale-up: waiting for every broker to register")
         ongoing = sum(len(p) for p in reassigner.ongoing_all().values())
         if ongoing:
@@ -214,7 +255,7 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
         plan = plan_balance(assignments, brokers)
         if plan:
             batch = first_batch(plan, CONFIG.balance_batch_partitions)
-            _throttle(admin, sorted(batch), logger, brokers=spec.replicas)
+            _throttle(admin, sorted(batch), list(range(spec.replicas)), logger)
             for topic_name, moves in sorted(batch.items()):
                 reassigner.reassign(topic_name, moves)
             total = sum(len(p) for p in plan.values())
@@ -224,7 +265,6 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
             logger.info(message)
             kopf.event(body, type="Normal", reason="Reassigning", message=message)
             return _BalanceStep(True, message)
-        _throttle(admin, None, logger, [t for t in assignments if not t.startswith("__")], brokers=spec.replicas)
         leaders = admin.leaders()
         elect = sorted((t, p) for t, parts in assignments.items() if not t.startswith("__")
                        for p, replicas in parts.items() if replicas and leaders.get(t, {}).get(p) != replicas[0])
@@ -344,16 +384,17 @@ def _scale_decision(body: dict[str, Any], spec, existing: dict[str, Any] | None,
             kopf.warn(body, reason="ScaleDownRefused", message=decision.refusal)
     try:
         if decision.drain:
-            _throttle(KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds), sorted(decision.drain), logger,
-                      brokers=current)
+            _throttle(KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds), sorted(decision.drain),
+                      list(range(current)), logger)
             reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
             for topic_name, plan in sorted(decision.drain.items()):
                 reassigner.reassign(topic_name, plan)
             logger.info(decision.progress)
             kopf.event(body, type="Normal", reason="Draining", message=decision.progress)
-        if not decision.drain and not reassigning and assignments and _ready_reason(body) == "Draining":
-            _throttle(KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds), None, logger, sorted(assignments),
-                      brokers=current)
+        if assignments is not None and not decision.refusal and not decision.drain and not reassigning:
+            # Drained: the departing brokers must not keep the throttle's rates (they
+            # would come back with them), so lift it before they go.
+            _lift_idle_throttle(bootstrap, list(range(current)), logger)
         if decision.remove_voter is not None:
             quorum.remove_voter(decision.remove_voter)
             message = f"removed broker {decision.remove_voter} from the metadata quorum's voters"
@@ -361,25 +402,42 @@ def _scale_decision(body: dict[str, Any], spec, existing: dict[str, Any] | None,
             kopf.event(body, type="Normal", reason="VoterRemoved", message=message)
     except AdminError as exc:
         logger.warning(f"scale-down step failed (retried): {exc}")
-        return dataclasses.replace(decision, progress=f"{decision.progress}; last attempt failed: {exc.message}")
+        # Never shrink after a failed step (the departing brokers could keep the throttle).
+        return dataclasses.replace(decision, replicas=current,
+                                   progress=f"{decision.progress or 'scaling down'}; last attempt failed: "
+                                            f"{exc.message}")
     return decision
 
 
-def _throttle(admin: KafkaAdmin, topics: list[str] | None, logger, lift: list[str] | None = None,
-              brokers: int = 0) -> None:
-    """Throttle the replicas of `topics` at BROOK_REASSIGN_THROTTLE_BYTES (topics None:
-    lift the throttle, from `lift`). A failure is logged: moving unthrottled, or leaving
-    a throttle that only slows out-of-sync replicas, beats not moving at all."""
-    if not CONFIG.reassign_throttle_bytes:
+def _throttle(admin: KafkaAdmin, topics: list[str], brokers: list[int], logger) -> None:
+    """Throttle the replicas of `topics` at BROOK_REASSIGN_THROTTLE_BYTES on `brokers`
+    (lifted by `_lift_idle_throttle`). A failure is logged: moving unthrottled beats not
+    moving at all."""
+    if not CONFIG.reassign_throttle_bytes or not topics:
         return
     try:
-        ids = list(range(brokers))
-        if topics is None:
-            admin.throttle_reassignments(None, lift or [], ids)
-        else:
-            admin.throttle_reassignments(CONFIG.reassign_throttle_bytes, topics, ids)
+        admin.throttle_reassignments(CONFIG.reassign_throttle_bytes, topics, brokers)
     except AdminError as exc:
         logger.warning(f"reassignment throttle: {exc}")
+
+
+def _lift_idle_throttle(bootstrap: str, brokers: list[int], logger) -> None:
+    """Lift the operator's reassignment throttle from `brokers` (and the topics' replica
+    lists) once no reassignment is in progress. Raises AdminError when it cannot."""
+    if not CONFIG.reassign_throttle_bytes:
+        return
+    reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+    reassigning = sum(len(p) for p in reassigner.ongoing_all().values())
+    if reassigning:
+        return
+    admin = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+    lift = brokers_to_unthrottle(admin.throttle_rates(brokers), CONFIG.reassign_throttle_bytes, reassigning)
+    if not lift:
+        return
+    topics = topics_to_unthrottle(admin.throttled_replica_lists())
+    admin.throttle_reassignments(None, topics, lift)
+    logger.info(f"no reassignment in progress: lifted the reassignment throttle from brokers "
+                f"{', '.join(map(str, lift))} and topics {', '.join(topics) or '(none)'}")
 
 
 @kopf.on.resume(GROUP, VERSION, CLUSTER_PLURAL)
@@ -428,7 +486,7 @@ def statefulset_event(body, namespace, logger, **_: Any) -> None:
                                roll_note=roll.note, roll_halted=roll.halted,
                                balance_pending=bool(balance.get("pending")),
                                balance_progress=balance.get("message"),
-                               balance_elected=balance.get("elected")),
+                               balance_elected=balance.get("elected"), voters=previous.get("voters")),
         )
 
 
@@ -524,6 +582,7 @@ def _reconcile_topic(body: dict[str, Any], logger) -> None:
                 logger.info(f"topic {spec.topic_name!r}: {'; '.join(plan.describe())}")
                 admin.apply_plan(spec.topic_name, plan)
                 if plan.reassign:
+                    _throttle(admin, [spec.topic_name], list(admin.cluster_info().brokers), logger)
                     reassigner.reassign(spec.topic_name, plan.reassign)
                 kopf.event(body, type="Normal", reason="TopicChanged", message="; ".join(plan.describe()))
                 observed = _describe_after_change(admin, spec.topic_name, plan.create)

@@ -27,6 +27,7 @@ from confluent_kafka.admin import (
 
 from brook.operator.cluster_rolling import PartitionState
 from brook.operator.cluster_spec import frozen_map
+from brook.operator.reassign_throttle import ALL_REPLICAS, RATE_KEYS, REPLICAS_KEYS
 from brook.operator.topic_plan import ConfigValue, ObservedTopic, TopicPlan
 
 log = logging.getLogger("brook.operator.kafka")
@@ -85,7 +86,7 @@ def _source_name(source: object) -> str:
 class ClusterInfo:
     cluster_id: str | None
     controller: int | None
-    brokers: int
+    brokers: tuple[int, ...]  # node ids of the live, registered brokers
 
 
 class KafkaAdmin:
@@ -119,7 +120,7 @@ class KafkaAdmin:
         except Exception as exc:  # noqa: BLE001
             raise _to_admin_error(exc, f"metadata from {self.bootstrap_servers}") from exc
         controller = md.controller_id if md.controller_id is not None and md.controller_id >= 0 else None
-        return ClusterInfo(md.cluster_id, controller, len(md.brokers))
+        return ClusterInfo(md.cluster_id, controller, tuple(sorted(md.brokers)))
 
     def partition_replicas(self) -> dict[str, list[int]]:
         """Replica node ids of every partition of every topic ("topic-partition" keys)."""
@@ -167,14 +168,15 @@ class KafkaAdmin:
         op = AlterConfigOpType.SET if rate is not None else AlterConfigOpType.DELETE
         value = str(rate) if rate is not None else None
         batches = [[ConfigResource(ResourceType.BROKER, str(b), incremental_configs=[
-            ConfigEntry(k, value, incremental_operation=op)
-            for k in ("leader.replication.throttled.rate", "follower.replication.throttled.rate")])]
+            ConfigEntry(k, value, incremental_operation=op) for k in RATE_KEYS])]
             for b in brokers]
         if topics:
-            batches.append([ConfigResource(ResourceType.TOPIC, t, incremental_configs=[
-                ConfigEntry(k, "*" if rate is not None else None, incremental_operation=op)
-                for k in ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")])
-                for t in topics])
+            listed = [ConfigResource(ResourceType.TOPIC, t, incremental_configs=[
+                ConfigEntry(k, ALL_REPLICAS if rate is not None else None, incremental_operation=op)
+                for k in REPLICAS_KEYS]) for t in topics]
+            # Lifting: the topics' lists first, the brokers' rates last, so a lift cut
+            # short leaves the rates, which the next reconcile sees and lifts again.
+            batches = batches + [listed] if rate is not None else [listed] + batches
         for resources in batches:
             what = f"reassignment throttle on {', '.join(r.name for r in resources)}"
             try:
@@ -183,6 +185,37 @@ class KafkaAdmin:
                 raise _to_admin_error(exc, what) from exc
             for future in futures.values():
                 self._result(future, what)
+
+    def throttle_rates(self, brokers: list[int]) -> dict[int, str | None]:
+        """Each broker's dynamic leader.replication.throttled.rate (None: not set)."""
+        out: dict[int, str | None] = {}
+        for b in brokers:  # librdkafka: one BROKER resource per request
+            resource = ConfigResource(ResourceType.BROKER, str(b))
+            what = f"throttle rate of broker {b}"
+            try:
+                futures = self._client.describe_configs([resource], request_timeout=self.timeout)
+            except Exception as exc:  # noqa: BLE001
+                raise _to_admin_error(exc, what) from exc
+            entry = self._result(futures[resource], what).get(RATE_KEYS[0])
+            dynamic = entry is not None and _source_name(entry.source).startswith("DYNAMIC")
+            out[b] = entry.value if dynamic else None
+        return out
+
+    def throttled_replica_lists(self) -> dict[str, dict[str, str | None]]:
+        """The leader/follower.replication.throttled.replicas of every topic."""
+        try:
+            md = self._client.list_topics(timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise _to_admin_error(exc, f"metadata from {self.bootstrap_servers}") from exc
+        resources = [ConfigResource(ResourceType.TOPIC, name) for name, t in md.topics.items() if t.error is None]
+        if not resources:
+            return {}
+        futures = self._client.describe_configs(resources, request_timeout=self.timeout)
+        out = {}
+        for resource, future in futures.items():
+            entries = self._result(future, f"configs of {resource.name!r}")
+            out[resource.name] = {k: entries[k].value if k in entries else None for k in REPLICAS_KEYS}
+        return out
 
     def partition_states(self) -> list[PartitionState]:
         """Replicas, ISR and min.insync.replicas of every partition of every topic."""

@@ -2,7 +2,7 @@
 
 Kafka's own tools change KRaft voters with AddRaftVoter/RemoveRaftVoter over the Kafka
 protocol; Brook's brokers expose the same operations on their controller port (gRPC),
-as `brook quorum describe|remove-voter` does. Any broker relays to the active controller.
+as `brook quorum describe|add-voter|remove-voter` does. Any broker relays to the active controller.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ class QuorumClient:
 
     def voters(self) -> list[int]:
         return sorted(int(v) for v in self._call("describe_quorum", {}).get("voters", []))
+
+    def add_voter(self, node_id: int) -> list[int]:
+        """Promote a registered broker to voter; returns the voters after. The controller
+        first lets it catch up as a learner, so this may take a while."""
+        return sorted(int(v) for v in self._call("add_voter", {"broker_id": node_id}).get("voters", []))
 
     def remove_voter(self, node_id: int) -> None:
         self._call("remove_voter", {"broker_id": node_id})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from kubeapi import wait_for
 
 from .conftest import BROOK, kafka_cluster
 
@@ -94,8 +95,8 @@ def test_cluster_objects_field_by_field_and_ready(harness, namespace):
         assert f"node {i} ready on PLAINTEXT://events-broker-{i}.events-brokers.{namespace}" in log, log
 
     out = harness.kubectl("-n", namespace, "get", "bkc", "events").stdout.splitlines()
-    assert out[0].split()[:5] == ["NAME", "DESIRED", "READY", "CONTROLLER", "STATUS"]
-    assert out[1].split()[1:3] == ["3", "3"]
+    assert out[0].split()[:6] == ["NAME", "DESIRED", "READY", "CONTROLLER", "ACTIVITY", "STATUS"]
+    assert out[1].split()[1:3] == ["3", "3"] and out[1].split()[-3:-1] == ["Idle", "True"], out
     result = harness.kubectl("-n", namespace, "wait", "--for=condition=Ready", "kafkacluster/events",
                              "--timeout=5s")
     assert "condition met" in result.stdout
@@ -121,11 +122,16 @@ def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     harness.wait_condition(path, "True", timeout=90, namespace=namespace)
     pod0 = api.get(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")
 
-    # Scale through the scale subresource, as `kubectl scale` does. The quorum's voters
-    # are fixed at creation, so growing changes no configuration and restarts nothing.
+    # Scale through the scale subresource, as `kubectl scale` does. The new broker joins
+    # the metadata quorum's voters through the quorum itself (controller.quorum.voters
+    # only bootstraps it), so growing changes no configuration and restarts nothing.
     harness.kubectl("-n", namespace, "scale", "kafkacluster/roll", "--replicas=2")
     ready = harness.wait_condition(path, "True", timeout=90, namespace=namespace)
     assert ready["status"]["readyReplicas"] == 2
+    wait_for(lambda: api.get(path)["status"].get("voters") == [0, 1], 60, "broker 1 a metadata quorum voter")
+    added = [e.get("message", "") for e in api.items(f"/api/v1/namespaces/{namespace}/events")
+             if e.get("reason") == "VoterAdded"]
+    assert added == ["broker 1 joined the metadata quorum's voters (now 0, 1)"], added
     assert api.get(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")["metadata"]["uid"] == \
         pod0["metadata"]["uid"]
 
@@ -134,18 +140,18 @@ def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     def rolled() -> bool:
         p = api.get_or_none(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")
         return bool(p) and p["metadata"]["uid"] != pod0["metadata"]["uid"]
-    from kubeapi import wait_for
     wait_for(rolled, 90, "roll-broker-0 replaced by the rolling update")
     harness.wait_condition(path, "True", "BrokersReady", timeout=90, namespace=namespace)
     cm = api.get(f"/api/v1/namespaces/{namespace}/configmaps/roll-config")
     assert "log.retention.hours=1" in cm["data"]["server.properties"]
 
-    # Scale down: broker 1 holds no replica, so it may go.
+    # Scale down: broker 1 holds no replica; it leaves the voters, then it goes.
     harness.kubectl("-n", namespace, "scale", "kafkacluster/roll", "--replicas=1")
     wait_for(lambda: api.get(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/roll-broker")
              ["spec"]["replicas"] == 1, 30, "StatefulSet scaled down")
     ready = harness.wait_condition(path, "True", "BrokersReady", timeout=90, namespace=namespace)
     assert ready["status"]["replicas"] == 1
+    wait_for(lambda: api.get(path)["status"].get("voters") == [0], 30, "broker 1 no longer a voter")
 
     # Someone edits an owned field: the operator's next resync restores it.
     sts_path = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/roll-broker"

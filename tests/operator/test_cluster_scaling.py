@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from brook.operator.cluster_scaling import decide_scale, plan_drain, too_large_topics
+from brook.operator.cluster_scaling import decide_scale, next_voter, plan_drain, too_large_topics
 
 
 def spread(partitions: int, rf: int, brokers: int) -> dict[int, list[int]]:
@@ -73,3 +73,18 @@ def test_brokers_that_cannot_be_asked():
 def test_long_lists_are_cut():
     decision = decide_scale(2, 1, {f"t{i}": {0: [0, 1]} for i in range(20)})
     assert "and 15 more" in decision.refusal
+
+
+def test_new_brokers_become_voters_until_three_lowest_first():
+    assert next_voter([0], [0, 1, 2], replicas=3) == 1
+    assert next_voter([0, 1], [0, 1, 2], replicas=3) == 2
+    assert next_voter([0, 1, 2], [0, 1, 2, 3, 4], replicas=5) is None  # three is enough
+    assert next_voter([0], [0, 1], replicas=2) == 1
+    assert next_voter([0], [0], replicas=1) is None
+
+
+def test_no_voter_from_an_unregistered_or_departing_broker():
+    assert next_voter([0], [0], replicas=3) is None  # 1 and 2 have not registered yet
+    assert next_voter([0], [0, 2], replicas=3) == 2
+    assert next_voter([0, 1], [0, 1, 2, 3], replicas=2) is None  # 2, 3 are leaving
+    assert next_voter([1], [0, 1, 2], replicas=3) == 0

@@ -53,6 +53,32 @@ def test_not_ready_reasons():
         assert (ready["status"], ready["reason"]) == ("False", reason)
 
 
+def test_activity_says_what_the_operator_is_doing():
+    cases = [
+        (ClusterObservation(statefulset=sts()), "Idle"),
+        (ClusterObservation(), "Creating"),
+        (ClusterObservation(statefulset=sts(ready=2, replicas=2)), "Scaling"),
+        (ClusterObservation(statefulset=sts(), quorum_progress="scaling up: broker 2 joined"), "Scaling"),
+        (ClusterObservation(statefulset=sts(), scale_progress="draining brokers 3, 4"), "Draining"),
+        (ClusterObservation(statefulset=sts(updated=1, current="r1", update="r2")), "Rolling"),
+        (ClusterObservation(statefulset=sts(), balance_pending=True), "Reassigning"),
+        (ClusterObservation(statefulset=sts(), scale_refusal="topics orders"), "Blocked"),
+        (ClusterObservation(statefulset=sts(ready=2, updated=1, current="r1", update="r2"),
+                            roll_halted="events-broker-2"), "Blocked"),
+    ]
+    for obs, activity in cases:
+        assert compute_cluster_status(cluster(), obs, "cluster.local", T0)["activity"] == activity, obs
+
+
+def test_new_voter_shows_as_scaling_up_with_the_voters():
+    obs = ClusterObservation(statefulset=sts(), voters=[2, 0, 1],
+                             quorum_progress="scaling up: broker 2 joined the metadata quorum's voters (now 0, 1, 2)")
+    s = compute_cluster_status(cluster(), obs, "cluster.local", T0)
+    assert (ready_of(s)["reason"], s["voters"]) == ("ScalingUp", [0, 1, 2])
+    assert "broker 2 joined" in ready_of(s)["message"]
+    assert "voters" not in compute_cluster_status(cluster(), ClusterObservation(statefulset=sts()), "d", T0)
+
+
 def test_transition_time_kept_while_status_unchanged():
     first = compute_cluster_status(cluster(), ClusterObservation(statefulset=sts(ready=1)), "d", T0)
     second = compute_cluster_status(cluster(status=first), ClusterObservation(statefulset=sts(ready=2)), "d", T1)
