@@ -9,7 +9,8 @@ the former whose list holds the latter gets the latter in front: a reorder, whic
 moves no data. Each step lowers the spread, so the plan ends.
 
 Internal topics (names starting with "__") are left out: moving the group coordinator's
-partitions interrupts consumer groups for little gain.
+partitions interrupts consumer groups for little gain. Their replication factor is
+raised, though, when the cluster has grown past it (`plan_internal_replication`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from brook.operator.cluster_scaling import Assignments
+from brook.operator.replica_plan import plan_replicas
 
 
 def _balance_topic(partitions: Mapping[int, Sequence[int]], brokers: Sequence[int]) -> dict[int, list[int]]:
@@ -70,6 +72,36 @@ def plan_balance(assignments: Assignments, brokers: Sequence[int]) -> dict[str, 
         changed = {p: tuple(r) for p, r in balanced.items() if tuple(r) != tuple(partitions[p])}
         if changed:
             plan[topic] = changed
+    return plan
+
+
+# Internal topics and the spec.config key that declares their replication factor.
+INTERNAL_RF_KEYS = {"__consumer_offsets": "offsets.topic.replication.factor",
+                    "__transaction_state": "transaction.state.log.replication.factor"}
+INTERNAL_RF_DEFAULT = 3  # Kafka's default for both
+
+
+def plan_internal_replication(assignments: Assignments, brokers: Sequence[int],
+                              config: Mapping[str, str]) -> dict[str, dict[int, tuple[int, ...]]]:
+    """Raise the internal topics' replication factor to what the spec declares (Kafka's
+    default 3), at most the number of brokers: a cluster created with one broker made
+    them with one replica, and growing it must not leave every consumer group's
+    committed offsets on a single broker. Never lowered. New replicas go to the brokers
+    holding the fewest (the preferred leaders stay: no group coordinator moves)."""
+    plan: dict[str, dict[int, tuple[int, ...]]] = {}
+    brokers = sorted(set(brokers))
+    for topic, key in sorted(INTERNAL_RF_KEYS.items()):
+        partitions = assignments.get(topic)
+        if not partitions:
+            continue
+        try:
+            wanted = int(str(config.get(key, INTERNAL_RF_DEFAULT)).strip())
+        except ValueError:
+            wanted = INTERNAL_RF_DEFAULT
+        target = max(1, min(wanted, len(brokers)))
+        grow = {p: r for p, r in partitions.items() if len(r) < target}
+        if grow:
+            plan[topic] = plan_replicas(grow, brokers, target)
     return plan
 
 

@@ -20,7 +20,12 @@ import kopf
 
 from brook.operator import kopf_settings, metrics
 from brook.operator.annotations import deletion_policy, is_paused
-from brook.operator.cluster_balance import first_batch, plan_balance, spread
+from brook.operator.cluster_balance import (
+    first_batch,
+    plan_balance,
+    plan_internal_replication,
+    spread,
+)
 from brook.operator.cluster_manifests import (
     ClusterNames,
     build_cluster_objects,
@@ -252,6 +257,16 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
             return _BalanceStep(True, f"balancing: {ongoing} partition reassignment(s) in progress")
         assignments = admin.assignments()
         brokers = list(range(spec.replicas))
+        internal = plan_internal_replication(assignments, brokers, spec.config)
+        if internal:
+            _throttle(admin, sorted(internal), brokers, logger)
+            for topic_name, moves in sorted(internal.items()):
+                reassigner.reassign(topic_name, moves)
+            targets = ", ".join(f"{t} to {len(next(iter(m.values())))}" for t, m in sorted(internal.items()))
+            message = f"balancing: raising the replication factor of {targets}"
+            logger.info(message)
+            kopf.event(body, type="Normal", reason="Reassigning", message=message)
+            return _BalanceStep(True, message)
         plan = plan_balance(assignments, brokers)
         if plan:
             batch = first_batch(plan, CONFIG.balance_batch_partitions)

@@ -3,7 +3,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from brook.operator.cluster_balance import first_batch, plan_balance, spread
+from brook.operator.cluster_balance import (
+    first_batch,
+    plan_balance,
+    plan_internal_replication,
+    spread,
+)
 
 
 def three_broker_topic(partitions: int, rf: int) -> dict[int, list[int]]:
@@ -53,3 +58,24 @@ def test_batches():
     plan = {"a": {0: (1,), 1: (2,)}, "b": {0: (3,)}}
     assert first_batch(plan, 2) == {"a": {0: (1,), 1: (2,)}}
     assert first_batch(plan, 10) == plan
+
+
+def test_internal_topics_grow_to_three_replicas_with_the_cluster():
+    offsets = {p: [0] for p in range(6)}
+    plan = plan_internal_replication({"__consumer_offsets": offsets, "orders": {0: [0]}}, [0, 1, 2], {})
+    assert set(plan) == {"__consumer_offsets"}  # user topics keep their declared factor
+    assert all(len(r) == 3 and r[0] == 0 for r in plan["__consumer_offsets"].values())  # leaders stay
+
+
+def test_internal_replication_follows_the_spec_and_the_brokers():
+    offsets = {p: [0] for p in range(4)}
+    two = plan_internal_replication({"__consumer_offsets": offsets}, [0, 1], {})
+    assert all(len(r) == 2 for r in two["__consumer_offsets"].values())  # no more than the brokers
+    assert plan_internal_replication({"__consumer_offsets": offsets}, [0, 1, 2],
+                                     {"offsets.topic.replication.factor": "1"}) == {}
+    txn = plan_internal_replication({"__transaction_state": {0: [1, 0]}}, [0, 1, 2, 3, 4],
+                                    {"transaction.state.log.replication.factor": "3"})
+    assert txn == {"__transaction_state": {0: (1, 0, 2)}}
+    # Never lowered: a factor above the target is left alone.
+    assert plan_internal_replication({"__consumer_offsets": {0: [0, 1, 2]}}, [0, 1, 2],
+                                     {"offsets.topic.replication.factor": "2"}) == {}
