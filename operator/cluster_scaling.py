@@ -4,7 +4,8 @@ A StatefulSet removes its highest ordinals, so the departing brokers are the hig
 node ids. Before they go (DESIGN.md, issue #7):
 
 1. refused, cluster unchanged, when a topic's replication factor exceeds the brokers
-   that would remain (the condition names the topics);
+   that would remain (the condition names the topics); internal topics' factor is
+   lowered to fit instead, as the operator raised it with the cluster;
 2. their replicas are moved to the remaining brokers by partition reassignment
    (`plan_drain`), and the operator waits until no reassignment is in progress and
    they hold nothing;
@@ -69,9 +70,11 @@ def plan_drain(assignments: Assignments, remaining: Sequence[int]) -> dict[str, 
 
 
 def too_large_topics(assignments: Assignments, brokers: int) -> list[str]:
-    """Topics with a partition of more replicas than `brokers`."""
+    """Topics with a partition of more replicas than `brokers`. Internal topics ("__")
+    are left out: their factor follows the cluster's size (the operator raises it on a
+    scale-up), so draining lowers it to what remains (`plan_drain` keeps what fits)."""
     return sorted(t for t, partitions in assignments.items()
-                  if any(len(r) > brokers for r in partitions.values()))
+                  if not t.startswith("__") and any(len(r) > brokers for r in partitions.values()))
 
 
 def decide_scale(

@@ -88,3 +88,11 @@ def test_no_voter_from_an_unregistered_or_departing_broker():
     assert next_voter([0], [0, 2], replicas=3) == 2
     assert next_voter([0, 1], [0, 1, 2, 3], replicas=2) is None  # 2, 3 are leaving
     assert next_voter([1], [0, 1, 2], replicas=3) == 0
+
+
+def test_internal_topics_shrink_with_the_cluster_instead_of_refusing():
+    topics = {"__consumer_offsets": spread(4, 3, 3), "events": spread(2, 1, 3)}
+    decision = decide_scale(3, 2, topics, voters=[0, 1, 2])
+    assert decision.refusal is None and decision.replicas == 3  # draining first
+    offsets = decision.drain["__consumer_offsets"]
+    assert offsets and all(len(r) == 2 and 2 not in r for r in offsets.values())
