@@ -123,6 +123,13 @@ def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> No
     meta = body["metadata"]
     kube = RUNTIME.kube
     with RUNTIME.lock(meta["uid"]):
+        # The event's copy can be older than the object (a timer's, or one that waited
+        # for the lock): acting on an old spec.replicas would undo a scale-up.
+        fresh = kube.get_custom(CLUSTER_PLURAL, meta["namespace"], meta["name"])
+        if fresh is None or fresh["metadata"].get("uid") != meta["uid"]:
+            return
+        body = fresh
+        meta = body["metadata"]
         if is_paused(body):
             kube.apply_status(CLUSTER_PLURAL, CLUSTER_KIND, meta["namespace"], meta["name"],
                               paused_status(body))
@@ -236,11 +243,9 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
              logger) -> _BalanceStep:
     """After a scale-up: move replicas and preferred leaders onto the new brokers, a small
     batch of partitions at a time, until balanced (status.balance says how far)."""
-    # The freshest status, not the event's copy: a timer's body can predate the status
-    # this operator wrote last (all status writers hold the object's lock).
-    meta = body["metadata"]
-    fresh = RUNTIME.kube.get_custom(CLUSTER_PLURAL, meta["namespace"], meta["name"]) or body
-    previous = (fresh.get("status") or {}).get("balance") or {}
+    # `body` was read under the object's lock, which every status writer holds: its
+    # status is the one this operator wrote last.
+    previous = (body.get("status") or {}).get("balance") or {}
     if not (grew or previous.get("pending")):
         return _BalanceStep()
     if not ask_brokers or busy or ready < spec.replicas:
@@ -483,6 +488,11 @@ def statefulset_event(body, namespace, logger, **_: Any) -> None:
     if owner is None or is_paused(owner) or owner["metadata"].get("deletionTimestamp"):
         return
     with RUNTIME.lock(owner["metadata"]["uid"]):
+        # Read again under the lock: a reconcile may have written the status (say, a
+        # balance now pending) while this waited, and writing the older copy loses it.
+        owner = kube.get_custom(CLUSTER_PLURAL, namespace, cluster)
+        if owner is None or owner["metadata"].get("deletionTimestamp"):
+            return
         try:
             warnings = parse_cluster(owner).warnings
         except SpecError:
@@ -558,6 +568,12 @@ def _reconcile_topic(body: dict[str, Any], logger) -> None:
     meta = body["metadata"]
     kube = RUNTIME.kube
     with RUNTIME.lock(meta["uid"]):
+        # As for clusters: never act on an older spec than the object has now.
+        fresh = kube.get_custom(TOPIC_PLURAL, meta["namespace"], meta["name"])
+        if fresh is None or fresh["metadata"].get("uid") != meta["uid"] or fresh["metadata"].get("deletionTimestamp"):
+            return
+        body = fresh
+        meta = body["metadata"]
         if is_paused(body):
             kube.apply_status(TOPIC_PLURAL, TOPIC_KIND, meta["namespace"], meta["name"], paused_status(body))
             return

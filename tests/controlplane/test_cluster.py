@@ -121,6 +121,16 @@ def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     path = harness.custom(namespace, "kafkaclusters", "roll")
     harness.wait_condition(path, "True", timeout=90, namespace=namespace)
     pod0 = api.get(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")
+    # A consumer group makes the brokers create __consumer_offsets: one replica, as
+    # the cluster has one broker.
+    bootstrap = "roll-bootstrap:9092"
+    harness.kafka(namespace, bootstrap, "produce", "early", "5")
+    assert len(harness.kafka(namespace, bootstrap, "consume", "early", "5")["values"]) == 5
+
+    def offsets_rf() -> set[int]:
+        layout = harness.kafka(namespace, bootstrap, "replicas", "__consumer_offsets")["replicas"]
+        return {len(r) for r in layout.values()}
+    assert offsets_rf() == {1}
 
     # Scale through the scale subresource, as `kubectl scale` does. The new broker joins
     # the metadata quorum's voters through the quorum itself (controller.quorum.voters
@@ -132,6 +142,8 @@ def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     added = [e.get("message", "") for e in api.items(f"/api/v1/namespaces/{namespace}/events")
              if e.get("reason") == "VoterAdded"]
     assert added == ["broker 1 joined the metadata quorum's voters (now 0, 1)"], added
+    # The internal topic grew with the cluster: the committed offsets survive losing a broker.
+    wait_for(lambda: offsets_rf() == {2}, 60, "__consumer_offsets on both brokers")
     assert api.get(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")["metadata"]["uid"] == \
         pod0["metadata"]["uid"]
 
@@ -145,13 +157,15 @@ def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     cm = api.get(f"/api/v1/namespaces/{namespace}/configmaps/roll-config")
     assert "log.retention.hours=1" in cm["data"]["server.properties"]
 
-    # Scale down: broker 1 holds no replica; it leaves the voters, then it goes.
+    # Scale down: broker 1's replicas of __consumer_offsets are dropped (the internal
+    # topic shrinks with the cluster), it leaves the voters, then it goes.
     harness.kubectl("-n", namespace, "scale", "kafkacluster/roll", "--replicas=1")
     wait_for(lambda: api.get(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/roll-broker")
              ["spec"]["replicas"] == 1, 30, "StatefulSet scaled down")
     ready = harness.wait_condition(path, "True", "BrokersReady", timeout=90, namespace=namespace)
     assert ready["status"]["replicas"] == 1
     wait_for(lambda: api.get(path)["status"].get("voters") == [0], 30, "broker 1 no longer a voter")
+    assert offsets_rf() == {1}
 
     # Someone edits an owned field: the operator's next resync restores it.
     sts_path = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/roll-broker"

@@ -40,7 +40,7 @@ def test_topic_lifecycle_with_produce_and_consume(harness, namespace, cluster):
                   ["status"].get("controller") is not None and o, 30, "status.controller")
     assert kc["status"]["controller"] == 0 and kc["status"]["clusterId"]
     row = harness.kubectl("-n", namespace, "get", "bkc", "events", "--no-headers").stdout.split()
-    assert row[1:5] == ["1", "1", "0", "True"]
+    assert row[1:6] == ["1", "1", "0", "Idle", "True"]
 
     # Applications use the bootstrap Service name, nothing else.
     assert harness.kafka(namespace, "events-bootstrap:9092", "produce", "orders", "20") == {"produced": 20}
