@@ -11,6 +11,12 @@
     kafka_client.py BOOTSTRAP produce-until TOPIC STOPFILE TAG
         acks=all (idempotent) values TAG-SEQ, keys SEQ % 16, until STOPFILE exists, then flush
         -> {"acked": [[seq, partition, offset], ...], "failed": N, "worst_pause": seconds}
+    kafka_client.py BOOTSTRAP consume-until TOPIC STOPFILE GROUP TAG
+        a member of consumer group GROUP (earliest, auto commit) reading until STOPFILE
+        exists, then on up to the high watermarks taken then (at most 90 s)
+        -> {"records": [[partition, offset, value], ...] (values TAG-*, in the order read),
+            "rebalances": assignments seen, "assigned_at": [len(records) at each],
+            "complete": bool, "worst_gap": seconds, "errors": N}
     kafka_client.py BOOTSTRAP dump TOPIC             -> {"records": [[partition, offset, value], ...]}
         everything up to the high watermarks, read through a consumer group
 
@@ -89,6 +95,8 @@ def main(argv: list[str]) -> int:
                "leaders": {p: m.leader for p, m in t.partitions.items()}}
     elif command == "produce-until":
         out = _produce_until(common, *rest)
+    elif command == "consume-until":
+        out = _consume_until(common, *rest)
     elif command == "dump":
         out = _dump(common, *rest)
     else:
@@ -125,6 +133,72 @@ def _produce_until(common: dict, name: str, stopfile: str, tag: str) -> dict:
     remaining = producer.flush(120)
     return {"acked": acked, "failed": failed, "unflushed": remaining, "sent": seq,
             "worst_pause": round(worst, 3)}
+
+
+def _high_watermarks(consumer: Consumer, name: str, timeout: float = 30) -> dict[int, int]:
+    """The high watermark of every partition of `name`, retried through leader moves."""
+    from confluent_kafka import KafkaException, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            md = consumer.list_topics(name, timeout=10)
+            return {pid: consumer.get_watermark_offsets(TopicPartition(name, pid), timeout=10)[1]
+                    for pid in md.topics[name].partitions}
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def _consume_until(common: dict, name: str, stopfile: str, group: str, tag: str) -> dict:
+    """One member of `group` reading `name` the whole time a scenario runs. Records are
+    listed in the order they arrived (redeliveries included); `assigned_at` says where
+    in that list each assignment (rebalance) happened."""
+    import os
+
+    consumer = Consumer({**common, "group.id": group, "auto.offset.reset": "earliest",
+                         "enable.auto.commit": True, "auto.commit.interval.ms": 1000,
+                         "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000})
+    records: list[list] = []
+    assigned_at: list[int] = []
+    consumer.subscribe([name], on_assign=lambda _consumer, _partitions: assigned_at.append(len(records)))
+    prefix = f"{tag}-"
+    positions: dict[int, int] = {}
+    errors: list[str] = []
+    ends: dict[int, int] | None = None
+    deadline = 0.0
+    last: float | None = None
+    worst = 0.0
+    while True:
+        if ends is None and os.path.exists(stopfile):
+            ends = _high_watermarks(consumer, name)
+            deadline = time.monotonic() + 90
+        if ends is not None and (all(positions.get(p, 0) >= end for p, end in ends.items())
+                                 or time.monotonic() > deadline):
+            break
+        msg = consumer.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            errors.append(str(msg.error()))
+            continue
+        partition, offset = msg.partition(), msg.offset()
+        positions[partition] = max(positions.get(partition, 0), offset + 1)
+        value = msg.value().decode(errors="replace")
+        if not value.startswith(prefix):
+            continue
+        records.append([partition, offset, value])
+        if ends is None:  # gaps while the scenario (and its producer) ran
+            now = time.monotonic()
+            if last is not None:
+                worst = max(worst, now - last)
+            last = now
+    consumer.close()
+    assert ends is not None
+    return {"records": records, "rebalances": len(assigned_at), "assigned_at": assigned_at,
+            "complete": all(positions.get(p, 0) >= end for p, end in ends.items()),
+            "worst_gap": round(worst, 3), "errors": len(errors), "first_errors": errors[:5]}
 
 
 def _dump(common: dict, name: str) -> dict:
