@@ -17,6 +17,9 @@
         -> {"records": [[partition, offset, value], ...] (values TAG-*, in the order read),
             "rebalances": assignments seen, "assigned_at": [len(records) at each],
             "complete": bool, "worst_gap": seconds, "errors": N}
+    kafka_client.py BOOTSTRAP produce-bulk TOPIC MIB
+        acks=all, 100 KiB values of random bytes until MIB MiB are acknowledged
+        -> {"bytes": acked bytes, "records": N, "failed": N, "seconds": seconds}
     kafka_client.py BOOTSTRAP dump TOPIC             -> {"records": [[partition, offset, value], ...]}
         everything up to the high watermarks, read through a consumer group
 
@@ -97,6 +100,8 @@ def main(argv: list[str]) -> int:
         out = _produce_until(common, *rest)
     elif command == "consume-until":
         out = _consume_until(common, *rest)
+    elif command == "produce-bulk":
+        out = _produce_bulk(common, *rest)
     elif command == "dump":
         out = _dump(common, *rest)
     else:
@@ -199,6 +204,43 @@ def _consume_until(common: dict, name: str, stopfile: str, group: str, tag: str)
     return {"records": records, "rebalances": len(assigned_at), "assigned_at": assigned_at,
             "complete": all(positions.get(p, 0) >= end for p, end in ends.items()),
             "worst_gap": round(worst, 3), "errors": len(errors), "first_errors": errors[:5]}
+
+
+def _produce_bulk(common: dict, name: str, mib: str) -> dict:
+    """acks=all, 100 KiB values, until `mib` MiB are acknowledged (a failed record is
+    sent again in another), or ten minutes have passed."""
+    import os
+
+    size = 100 * 1024
+    target = int(float(mib) * 1024 * 1024)
+    producer = Producer({**common, "acks": "all", "linger.ms": 5, "message.timeout.ms": 300000})
+    acked = failed = records = pending = 0
+
+    def delivered(err, msg) -> None:
+        nonlocal acked, failed, records, pending
+        pending -= 1
+        if err is not None:
+            failed += 1
+        else:
+            acked += len(msg.value())
+            records += 1
+
+    started = time.monotonic()
+    deadline = started + 600
+    while acked < target and time.monotonic() < deadline:
+        if acked + pending * size < target:
+            try:
+                producer.produce(name, value=os.urandom(size), on_delivery=delivered)
+                pending += 1
+            except BufferError:  # the local queue is full: wait for deliveries
+                producer.poll(0.1)
+                continue
+            producer.poll(0)
+        else:
+            producer.poll(0.1)
+    producer.flush(60)
+    return {"bytes": acked, "records": records, "failed": failed,
+            "seconds": round(time.monotonic() - started, 3)}
 
 
 def _dump(common: dict, name: str) -> dict:
