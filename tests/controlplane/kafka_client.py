@@ -11,12 +11,14 @@
     kafka_client.py BOOTSTRAP produce-until TOPIC STOPFILE TAG
         acks=all (idempotent) values TAG-SEQ, keys SEQ % 16, until STOPFILE exists, then flush
         -> {"acked": [[seq, partition, offset], ...], "failed": N, "worst_pause": seconds}
-    kafka_client.py BOOTSTRAP consume-until TOPIC STOPFILE GROUP TAG
+    kafka_client.py BOOTSTRAP consume-until TOPIC STOPFILE GROUP TAG [READYFILE]
         a member of consumer group GROUP (earliest, auto commit) reading until STOPFILE
-        exists, then on up to the high watermarks taken then (at most 90 s)
+        exists, then on up to the high watermarks taken then (at most 90 s); it creates
+        READYFILE when it has its first assignment
         -> {"records": [[partition, offset, value], ...] (values TAG-*, in the order read),
             "rebalances": assignments seen, "assigned_at": [len(records) at each],
-            "complete": bool, "worst_gap": seconds, "errors": N}
+            "assigned_after": [seconds since start at each], "complete": bool,
+            "worst_gap": seconds, "errors": N}
     kafka_client.py BOOTSTRAP produce-bulk TOPIC MIB
         acks=all, 100 KiB values of random bytes until MIB MiB are acknowledged
         -> {"bytes": acked bytes, "records": N, "failed": N, "seconds": seconds}
@@ -156,18 +158,29 @@ def _high_watermarks(consumer: Consumer, name: str, timeout: float = 30) -> dict
             time.sleep(1)
 
 
-def _consume_until(common: dict, name: str, stopfile: str, group: str, tag: str) -> dict:
+def _consume_until(common: dict, name: str, stopfile: str, group: str, tag: str, readyfile: str = "") -> dict:
     """One member of `group` reading `name` the whole time a scenario runs. Records are
     listed in the order they arrived (redeliveries included); `assigned_at` says where
-    in that list each assignment (rebalance) happened."""
+    in that list each assignment (rebalance) happened. Joining takes a few seconds (the
+    group's initial rebalance delay): `readyfile` tells the caller when it is in."""
     import os
 
+    started = time.monotonic()
     consumer = Consumer({**common, "group.id": group, "auto.offset.reset": "earliest",
                          "enable.auto.commit": True, "auto.commit.interval.ms": 1000,
                          "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000})
     records: list[list] = []
     assigned_at: list[int] = []
-    consumer.subscribe([name], on_assign=lambda _consumer, _partitions: assigned_at.append(len(records)))
+    assigned_after: list[float] = []
+
+    def on_assign(_consumer, _partitions) -> None:
+        assigned_at.append(len(records))
+        assigned_after.append(round(time.monotonic() - started, 3))
+        if readyfile and len(assigned_at) == 1:
+            with open(readyfile, "w") as handle:
+                handle.write("assigned")
+
+    consumer.subscribe([name], on_assign=on_assign)
     prefix = f"{tag}-"
     positions: dict[int, int] = {}
     errors: list[str] = []
@@ -202,6 +215,7 @@ def _consume_until(common: dict, name: str, stopfile: str, group: str, tag: str)
     consumer.close()
     assert ends is not None
     return {"records": records, "rebalances": len(assigned_at), "assigned_at": assigned_at,
+            "assigned_after": assigned_after,
             "complete": all(positions.get(p, 0) >= end for p, end in ends.items()),
             "worst_gap": round(worst, 3), "errors": len(errors), "first_errors": errors[:5]}
 

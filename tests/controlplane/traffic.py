@@ -35,6 +35,7 @@ class TrafficResult:
     redelivered: int = 0
     rebalances: int = 0
     worst_gap: float = 0.0
+    assigned_after: list[float] = field(default_factory=list)  # seconds after its start, each assignment
     problems: list[str] = field(default_factory=list)
 
 
@@ -125,16 +126,28 @@ class Traffic:
         stamp = time.monotonic_ns()
         self.stopfile = Path(harness.workdir) / f"stop-{namespace}-{topic}-{stamp}"
         self.consumer_stopfile = Path(harness.workdir) / f"stop-consumer-{namespace}-{topic}-{stamp}"
+        self.consumer_ready = Path(harness.workdir) / f"assigned-consumer-{namespace}-{topic}-{stamp}"
         self.process: subprocess.Popen | None = None
         self.consumer: subprocess.Popen | None = None
         self.tag = uuid.uuid4().hex[:8]
         self.group = f"traffic-{self.tag}"
 
-    def start(self) -> Traffic:
+    def start(self, join_timeout: float = 60) -> Traffic:
+        """Start the group member, wait until it has its partitions (joining a new group
+        takes the initial rebalance delay, 3 s), then start the producer: the member is
+        in the group before the scenario begins."""
         client = Path(__file__).resolve().parent / "kafka_client.py"
         self.consumer = self.harness.runner_popen(
             self.namespace, [sys.executable, str(client), self.bootstrap, "consume-until", self.topic,
-                             str(self.consumer_stopfile), self.group, self.tag])
+                             str(self.consumer_stopfile), self.group, self.tag, str(self.consumer_ready)])
+        deadline = time.monotonic() + join_timeout
+        while not self.consumer_ready.exists():
+            if self.consumer.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                out, err = self.consumer.communicate()
+                raise AssertionError(f"group consumer not assigned within {join_timeout:.0f}s "
+                                     f"(exit {self.consumer.returncode}):\n{out[-1000:]}\n{err[-3000:]}")
+            time.sleep(0.1)
         self.process = self.harness.runner_popen(
             self.namespace, [sys.executable, str(client), self.bootstrap, "produce-until", self.topic,
                              str(self.stopfile), self.tag])
@@ -168,6 +181,7 @@ class Traffic:
         else:
             group = json.loads(out.strip().splitlines()[-1])
             result.rebalances, result.worst_gap = group["rebalances"], group["worst_gap"]
+            result.assigned_after = group["assigned_after"]
             if not group["complete"]:
                 result.problems.append("group consumer (ran throughout): could not read up to the high watermarks")
             check = check_group_reads(acked, [tuple(r) for r in group["records"]], self.tag, group["assigned_at"])
