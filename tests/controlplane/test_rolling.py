@@ -47,7 +47,8 @@ def _pods(api, namespace: str) -> dict[str, str]:
 def _report(what: str, seconds: float, result) -> None:
     print(f"\n[issue-7] {what}: {seconds:.1f}s; producer: {len(result.acked)} acked, "
           f"{result.failed} failed, worst pause {result.worst_pause:.2f}s; group consumer: "
-          f"{result.consumed} consumed, {result.redelivered} redelivered, {result.rebalances} assignment(s), "
+          f"{result.consumed} consumed, {result.redelivered} redelivered, {result.rebalances} assignment(s) "
+          f"(at {', '.join(f'{t:.1f}' for t in result.assigned_after)}s), "
           f"worst gap {result.worst_gap:.2f}s")
 
 
