@@ -10,7 +10,8 @@
     kafka_client.py BOOTSTRAP replicas TOPIC         -> {"replicas": {partition: [...]}, "leaders": {...}}
     kafka_client.py BOOTSTRAP produce-until TOPIC STOPFILE TAG
         acks=all (idempotent) values TAG-SEQ, keys SEQ % 16, until STOPFILE exists, then flush
-        -> {"acked": [[seq, partition, offset], ...], "failed": N, "worst_pause": seconds}
+        -> {"acked": [[seq, partition, offset], ...], "failed": N, "worst_pause": seconds,
+            "first_ack_after": seconds}   (the worst pause between two acknowledgments)
     kafka_client.py BOOTSTRAP consume-until TOPIC STOPFILE GROUP TAG [READYFILE]
         a member of consumer group GROUP (earliest, auto commit) reading until STOPFILE
         exists, then on up to the high watermarks taken then (at most 90 s); it creates
@@ -119,16 +120,21 @@ def _produce_until(common: dict, name: str, stopfile: str, tag: str) -> dict:
                          "message.timeout.ms": 180000})
     acked: list[list[int]] = []
     failed = 0
-    last = time.monotonic()
+    started = time.monotonic()
+    last: float | None = None  # the latest acknowledgment: pauses count from the first
     worst = 0.0
+    first = None
 
     def delivered(err, msg) -> None:
-        nonlocal failed, last, worst
+        nonlocal failed, last, worst, first
         if err is not None:
             failed += 1
             return
         now = time.monotonic()
-        worst = max(worst, now - last)
+        if last is None:
+            first = round(now - started, 3)
+        else:
+            worst = max(worst, now - last)
         last = now
         acked.append([int(msg.value().decode().rsplit("-", 1)[1]), msg.partition(), msg.offset()])
 
@@ -139,7 +145,7 @@ def _produce_until(common: dict, name: str, stopfile: str, tag: str) -> dict:
         producer.poll(0.02)  # ~40 records a second, delivery reports served
     remaining = producer.flush(120)
     return {"acked": acked, "failed": failed, "unflushed": remaining, "sent": seq,
-            "worst_pause": round(worst, 3)}
+            "worst_pause": round(worst, 3), "first_ack_after": first}
 
 
 def _high_watermarks(consumer: Consumer, name: str, timeout: float = 30) -> dict[int, int]:
