@@ -46,7 +46,10 @@ def _pods(api, namespace: str) -> dict[str, str]:
 
 def _report(what: str, seconds: float, result) -> None:
     print(f"\n[issue-7] {what}: {seconds:.1f}s; producer: {len(result.acked)} acked, "
-          f"{result.failed} failed, worst pause {result.worst_pause:.2f}s")
+          f"{result.failed} failed, worst pause {result.worst_pause:.2f}s; group consumer: "
+          f"{result.consumed} consumed, {result.redelivered} redelivered, {result.rebalances} assignment(s) "
+          f"(at {', '.join(f'{t:.1f}' for t in result.assigned_after)}s), "
+          f"worst gap {result.worst_gap:.2f}s")
 
 
 def test_rolling_restart_one_broker_at_a_time_controller_last(harness, three_brokers):

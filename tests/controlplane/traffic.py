@@ -1,9 +1,11 @@
-"""A real acks=all producer running through a level-4 scenario, and the check that
-every acknowledged record is read back exactly once, in order.
+"""A real acks=all producer and a consumer group member running through a level-4
+scenario, and the checks that every acknowledged record is read exactly once, in order.
 
-The producer is tests/controlplane/kafka_client.py `produce-until`, started as a pod of
-the namespace would run it (cluster DNS), stopped by a file; the records are read back
-with `dump` (a consumer group, up to the high watermarks).
+Both are tests/controlplane/kafka_client.py commands (`produce-until`, `consume-until`)
+started as a pod of the namespace would run them (cluster DNS), each stopped by a file.
+The group member reads the whole time; at the end the records are also read back with
+`dump` (a fresh consumer group, up to the high watermarks). The checks are pure
+functions of the lists the commands print.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import subprocess
 import sys
 import time
 import uuid
+from bisect import bisect_right
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +28,22 @@ class TrafficResult:
     failed: int
     worst_pause: float
     sent: int
+    # The consumer group member that read throughout: distinct records of this run it
+    # read, reads beyond the first of an offset, partition assignments it was given
+    # (the first one included), longest wait between two records while the scenario ran.
+    consumed: int = 0
+    redelivered: int = 0
+    rebalances: int = 0
+    worst_gap: float = 0.0
+    assigned_after: list[float] = field(default_factory=list)  # seconds after its start, each assignment
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GroupCheck:
+    consumed: int
+    redelivered: int
+    problems: list[str]
 
 
 def check_exactly_once_in_order(acked: list[tuple[int, int, int]],
@@ -58,33 +77,117 @@ def check_exactly_once_in_order(acked: list[tuple[int, int, int]],
     return problems
 
 
+def check_group_reads(acked: list[tuple[int, int, int]], reads: list[tuple[int, int, str]], tag: str,
+                      assigned_at: Sequence[int] = ()) -> GroupCheck:
+    """The reads of a consumer group member that ran throughout, in the order they
+    arrived; `assigned_at[i]` is how many reads had arrived when assignment i came.
+
+    A group member may be given records again after a rebalance (at-least-once), so the
+    reads are first collapsed by (partition, offset): one offset read with two values
+    is a problem (divergent logs after a leader change); a record read again at its own
+    offset is not. The collapsed reads must then hold every acknowledged record exactly
+    once, in order (check_exactly_once_in_order). And within one assignment, the
+    offsets of a partition read for the first time must increase: going back to an
+    offset not read before, without a rebalance, means the member skipped it."""
+    problems: list[str] = []
+    first: dict[tuple[int, int], str] = {}
+    divergent: list[str] = []
+    redelivered = 0
+    newest: dict[int, tuple[int, int]] = {}  # partition -> (offset, assignment) of its newest first read
+    backwards: list[str] = []
+    for index, (partition, offset, value) in enumerate(reads):
+        if value.rsplit("-", 1)[0] != tag:
+            continue
+        seen = first.get((partition, offset))
+        if seen is not None:
+            redelivered += 1
+            if seen != value:
+                divergent.append(f"partition {partition} offset {offset}: {seen!r} then {value!r}")
+            continue
+        first[(partition, offset)] = value
+        assignment = bisect_right(assigned_at, index)
+        before = newest.get(partition)
+        if before is not None and offset < before[0] and before[1] == assignment:
+            backwards.append(f"partition {partition}: offset {offset} first read after {before[0]}")
+        newest[partition] = (offset, assignment) if before is None or offset > before[0] or \
+            before[1] != assignment else before
+    if divergent:
+        problems.append(f"{len(divergent)} offset(s) read with two different values, e.g. {divergent[:3]}")
+    if backwards:
+        problems.append(f"{len(backwards)} offset(s) read out of order without a rebalance, e.g. {backwards[:3]}")
+    collapsed = [(partition, offset, value) for (partition, offset), value in first.items()]
+    problems += check_exactly_once_in_order(acked, collapsed, tag)
+    return GroupCheck(len(first), redelivered, problems)
+
+
 class Traffic:
     def __init__(self, harness, namespace: str, bootstrap: str, topic: str):
         self.harness, self.namespace, self.bootstrap, self.topic = harness, namespace, bootstrap, topic
-        self.stopfile = Path(harness.workdir) / f"stop-{namespace}-{topic}-{time.monotonic_ns()}"
+        stamp = time.monotonic_ns()
+        self.stopfile = Path(harness.workdir) / f"stop-{namespace}-{topic}-{stamp}"
+        self.consumer_stopfile = Path(harness.workdir) / f"stop-consumer-{namespace}-{topic}-{stamp}"
+        self.consumer_ready = Path(harness.workdir) / f"assigned-consumer-{namespace}-{topic}-{stamp}"
         self.process: subprocess.Popen | None = None
+        self.consumer: subprocess.Popen | None = None
         self.tag = uuid.uuid4().hex[:8]
+        self.group = f"traffic-{self.tag}"
 
-    def start(self) -> Traffic:
+    def start(self, join_timeout: float = 60) -> Traffic:
+        """Start the group member, wait until it has its partitions (joining a new group
+        takes the initial rebalance delay, 3 s), then start the producer: the member is
+        in the group before the scenario begins."""
         client = Path(__file__).resolve().parent / "kafka_client.py"
+        self.consumer = self.harness.runner_popen(
+            self.namespace, [sys.executable, str(client), self.bootstrap, "consume-until", self.topic,
+                             str(self.consumer_stopfile), self.group, self.tag, str(self.consumer_ready)])
+        deadline = time.monotonic() + join_timeout
+        while not self.consumer_ready.exists():
+            if self.consumer.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                out, err = self.consumer.communicate()
+                raise AssertionError(f"group consumer not assigned within {join_timeout:.0f}s "
+                                     f"(exit {self.consumer.returncode}):\n{out[-1000:]}\n{err[-3000:]}")
+            time.sleep(0.1)
         self.process = self.harness.runner_popen(
             self.namespace, [sys.executable, str(client), self.bootstrap, "produce-until", self.topic,
                              str(self.stopfile), self.tag])
         return self
 
-    def stop(self) -> TrafficResult:
-        assert self.process is not None
-        self.stopfile.write_text("stop")
+    @staticmethod
+    def _finish(process: subprocess.Popen, stopfile: Path, timeout: float) -> tuple[int, str, str]:
+        stopfile.write_text("stop")
         try:
-            out, err = self.process.communicate(timeout=180)
+            out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, err = self.process.communicate()
-        if self.process.returncode != 0:
-            raise AssertionError(f"producer failed ({self.process.returncode}):\n{out}\n{err[-3000:]}")
+            process.kill()
+            out, err = process.communicate()
+        return process.returncode, out, err
+
+    def stop(self) -> TrafficResult:
+        """Stop the producer (it flushes), then the group member (it reads on up to the
+        high watermarks), then read everything back with a fresh group and check."""
+        assert self.process is not None and self.consumer is not None
+        code, out, err = self._finish(self.process, self.stopfile, 180)
+        if code != 0:
+            self.kill()
+            raise AssertionError(f"producer failed ({code}):\n{out}\n{err[-3000:]}")
         data = json.loads(out.strip().splitlines()[-1])
         acked = [tuple(item) for item in data["acked"]]
         result = TrafficResult(acked, data["failed"], data["worst_pause"], data["sent"])
+
+        code, out, err = self._finish(self.consumer, self.consumer_stopfile, 150)
+        if code != 0:
+            result.problems.append(f"group consumer failed ({code}): {out[-1000:]} {err[-2000:]}")
+        else:
+            group = json.loads(out.strip().splitlines()[-1])
+            result.rebalances, result.worst_gap = group["rebalances"], group["worst_gap"]
+            result.assigned_after = group["assigned_after"]
+            if not group["complete"]:
+                result.problems.append("group consumer (ran throughout): could not read up to the high watermarks")
+            check = check_group_reads(acked, [tuple(r) for r in group["records"]], self.tag, group["assigned_at"])
+            result.consumed, result.redelivered = check.consumed, check.redelivered
+            result.problems += [f"group consumer (ran throughout): {p}" for p in check.problems]
+
         dump = self.harness.kafka(self.namespace, self.bootstrap, "dump", self.topic, timeout=120)
         if not dump["complete"]:
             result.problems.append("could not read up to the high watermarks")
@@ -92,6 +195,7 @@ class Traffic:
         return result
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        for process in (self.process, self.consumer):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
