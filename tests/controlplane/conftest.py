@@ -39,12 +39,16 @@ from podrunner import PodRunner  # noqa: E402
 BROOK = str(Path(sys.executable).parent / "brook")
 CLIENT = Path(__file__).resolve().parent / "kafka_client.py"
 
+REASSIGN_THROTTLE_BYTES = 4 * 1024 * 1024
+
 # Short loops so tests converge fast; the operator's defaults are for production.
 OPERATOR_ENV = {
     "BROOK_RESYNC_SECONDS": "2",
     "BROOK_TOPIC_DELETE_TIMEOUT_SECONDS": "6",
     "BROOK_ADMIN_TIMEOUT_SECONDS": "4",
     "BROOK_ROLL_HALT_SECONDS": "45",
+    # Low enough that a few MiB show the reassignment throttle at work (test_scaling).
+    "BROOK_REASSIGN_THROTTLE_BYTES": str(REASSIGN_THROTTLE_BYTES),
 }
 
 

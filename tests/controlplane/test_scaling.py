@@ -13,10 +13,16 @@ from collections import Counter
 import pytest
 from kubeapi import wait_for
 
-from .conftest import kafka_cluster, known_broker_bug, operator_metric, topic
+from .conftest import (
+    REASSIGN_THROTTLE_BYTES,
+    kafka_cluster,
+    known_broker_bug,
+    operator_metric,
+    topic,
+)
 from .traffic import Traffic
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(780)
 
 BOOTSTRAP = "events-bootstrap:9092"
 
@@ -81,6 +87,7 @@ def test_scale_down_refused_then_up_then_drained_down(harness, namespace):
     _report(f"3 -> 5 brokers (joined after {joined:.1f}s) and balanced", took, result)
     assert not result.problems, result.problems
     assert "balance" not in obj["status"]
+    assert obj["status"]["voters"] == [0, 1, 2]  # three voters are enough: 3 and 4 stay observers
     layout = harness.kafka(namespace, BOOTSTRAP, "replicas", "spread")
     load = Counter(b for r in layout["replicas"].values() for b in r)
     assert sorted(load) == [0, 1, 2, 3, 4] and max(load.values()) - min(load.values()) <= 1, layout
@@ -130,6 +137,7 @@ def test_scale_down_refused_then_up_then_drained_down(harness, namespace):
     assert operator_metric(harness, "brook_operator_reconcile_duration_seconds_count", kind="Topic") > 0
 
     _topic_replication_changes(harness, namespace)
+    _throttled_copy(harness, namespace)
 
 
 def _topic_replication_changes(harness, namespace: str) -> None:
@@ -181,3 +189,43 @@ def _topic_replication_changes(harness, namespace: str) -> None:
     obj = harness.wait_condition(other, "False", "MinInSyncReplicasTooHigh", namespace=namespace)
     assert "exceeds the replication factor 3" in harness.condition(obj)["message"]
     assert harness.kafka(namespace, BOOTSTRAP, "describe", "defaulted")["configs"]["min.insync.replicas"] == "2"
+
+
+def _throttled_copy(harness, namespace: str) -> None:
+    """A replication factor change copies under the operator's reassignment throttle
+    (BROOK_REASSIGN_THROTTLE_BYTES, 4 MiB/s on this harness): the topic's replicas are
+    listed as throttled while the copy runs, the copy takes at least about size/rate,
+    and the throttle is lifted once nothing is being reassigned."""
+    api = harness.api
+    path = harness.custom(namespace, "topics", "bulk")
+    harness.create(topic("bulk", namespace, "events", partitions=1, replicationFactor=1, minInSyncReplicas=1))
+    harness.wait_condition(path, "True", "TopicReady", namespace=namespace)
+    wrote = harness.kafka(namespace, BOOTSTRAP, "produce-bulk", "bulk", "24", timeout=180)
+    assert wrote["failed"] == 0 and wrote["bytes"] >= 24 * 2**20, wrote
+    started = time.monotonic()
+    api.merge_patch(path, {"spec": {"replicationFactor": 2}})
+    throttled = progress = None
+    while True:
+        obj = api.get(path)
+        if harness.condition(obj).get("reason") == "TopicReady" and obj["status"].get("replicationFactor") == 2:
+            break
+        assert time.monotonic() - started < 180, f"RF 1 -> 2 of 24 MiB not done: {obj.get('status')}"
+        progress = obj["status"].get("reassignment") or progress
+        if throttled is None:
+            listed = harness.kafka(namespace, BOOTSTRAP, "topic-config", "bulk",
+                                   "follower.replication.throttled.replicas")
+            throttled = listed["value"] if listed["value"] == "*" else None
+        time.sleep(0.5)
+    took = time.monotonic() - started
+    expected = wrote["bytes"] / REASSIGN_THROTTLE_BYTES
+    print(f"\n[issue-7] RF 1 -> 2 of {wrote['bytes'] / 2**20:.0f} MiB under a "
+          f"{REASSIGN_THROTTLE_BYTES / 2**20:.0f} MiB/s throttle: {took:.1f}s (size/rate {expected:.1f}s)")
+    assert throttled == "*", "the moved topic's replicas were never listed as throttled"
+    assert progress == {"targetReplicationFactor": 2, "partitionsDone": 0, "partitions": 1}, progress
+    assert took >= 0.5 * expected, f"{took:.1f}s: the copy did not run under the throttle"
+
+    def lifted() -> bool:
+        listed = harness.kafka(namespace, BOOTSTRAP, "topic-config", "bulk", "follower.replication.throttled.replicas")
+        rate = harness.kafka(namespace, BOOTSTRAP, "broker-config", "0", "follower.replication.throttled.rate")
+        return not listed["value"] and "DYNAMIC" not in str(rate["source"])
+    wait_for(lifted, 60, "the reassignment throttle lifted")
