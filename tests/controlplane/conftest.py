@@ -11,10 +11,8 @@ Skipped, with the reason, when the control-plane programs have not been built
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -72,29 +70,6 @@ def operator_metric(harness: Harness, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return sample.value
     return 0.0
-
-
-# Two faces of one broker-side fault: a broker's controller calls reach a node other
-# than the one they name (a stale address), so it never registers.
-BROKER_REGISTRATION_BUG = re.compile(r"node (\d+) is not the controller \(it names \1\)"
-                                     r"|the address of node (\d+), answered as node (?!\2)\d+: reconnecting")
-
-
-@contextlib.contextmanager
-def known_broker_bug(harness: Harness, namespace: str) -> Iterator[None]:
-    """A failed wait inside turns into xfail when the brokers show their known bug (not
-    the operator's): a broker that never registers because the quorum leader answers
-    its register_broker with "not the controller" while naming itself."""
-    try:
-        yield
-    except (AssertionError, TimeoutError):
-        pods = [p["metadata"]["name"] for p in harness.api.items(f"/api/v1/namespaces/{namespace}/pods")]
-        logs = "\n".join(harness.runner.pod_log(namespace, name, lines=400) for name in pods)
-        if BROKER_REGISTRATION_BUG.search(logs):
-            pytest.xfail("broker bug: a broker cannot register, its controller calls reach another node "
-                         "('node N is not the controller (it names N)' / 'the address of node N, answered "
-                         "as node M')")
-        raise
 
 
 class Harness:

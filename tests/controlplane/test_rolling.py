@@ -14,7 +14,7 @@ import uuid
 import pytest
 from kubeapi import ApiError, wait_for
 
-from .conftest import kafka_cluster, known_broker_bug, topic
+from .conftest import kafka_cluster, topic
 from .traffic import Traffic
 
 pytestmark = pytest.mark.timeout(420)
@@ -71,13 +71,12 @@ def test_rolling_restart_one_broker_at_a_time_controller_last(harness, three_bro
             now = _pods(api, namespace)
             return len(now) == 3 and all(now.get(name) not in (None, uid) for name, uid in before.items())
 
-        with known_broker_bug(harness, namespace):
-            try:
-                wait_for(all_replaced, 240, "every broker restarted with the new configuration", interval=1)
-            except TimeoutError as exc:
-                raise AssertionError(f"{exc}\n{api.get(path).get('status')}\n{harness.diagnostics(namespace)}") \
-                    from None
-            harness.wait_condition(path, "True", "BrokersReady", timeout=90, namespace=namespace)
+        try:
+            wait_for(all_replaced, 240, "every broker restarted with the new configuration", interval=1)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}\n{api.get(path).get('status')}\n{harness.diagnostics(namespace)}") \
+                from None
+        harness.wait_condition(path, "True", "BrokersReady", timeout=90, namespace=namespace)
         took = time.monotonic() - started
     finally:
         result = traffic.stop()
@@ -103,8 +102,7 @@ def test_broker_that_does_not_come_back_halts_the_roll(harness, three_brokers):
     reverting the config brings it back. Writes at acks=all continue throughout."""
     namespace, path = three_brokers
     api = harness.api
-    with known_broker_bug(harness, namespace):  # the roll before must have left the cluster whole
-        harness.wait_condition(path, "True", "BrokersReady", timeout=120, namespace=namespace)
+    harness.wait_condition(path, "True", "BrokersReady", timeout=120, namespace=namespace)
     traffic = Traffic(harness, namespace, BOOTSTRAP, "orders").start()
     try:
         time.sleep(3)
@@ -127,8 +125,7 @@ def test_broker_that_does_not_come_back_halts_the_roll(harness, three_brokers):
 
         fixed = time.monotonic()
         api.merge_patch(path, {"spec": {"config": {"num.partitions": None}}})
-        with known_broker_bug(harness, namespace):
-            harness.wait_condition(path, "True", "BrokersReady", timeout=150, namespace=namespace)
+        harness.wait_condition(path, "True", "BrokersReady", timeout=150, namespace=namespace)
         recovered_after = time.monotonic() - fixed
     finally:
         result = traffic.stop()

@@ -16,7 +16,6 @@ from kubeapi import wait_for
 from .conftest import (
     REASSIGN_THROTTLE_BYTES,
     kafka_cluster,
-    known_broker_bug,
     operator_metric,
     topic,
 )
@@ -49,8 +48,7 @@ def test_scale_down_refused_then_up_then_drained_down(harness, namespace):
     sts_path = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/events-broker"
     harness.create(kafka_cluster("events", namespace, replicas=3,
                                  config={"default.replication.factor": "3", "min.insync.replicas": "2"}))
-    with known_broker_bug(harness, namespace):
-        harness.wait_condition(path, "True", "BrokersReady", timeout=150, namespace=namespace)
+    harness.wait_condition(path, "True", "BrokersReady", timeout=150, namespace=namespace)
     harness.create(topic("orders", namespace, "events", partitions=3, replicationFactor=3, minInSyncReplicas=2))
     harness.wait_condition(harness.custom(namespace, "topics", "orders"), "True", namespace=namespace)
 
@@ -77,8 +75,7 @@ def test_scale_down_refused_then_up_then_drained_down(harness, namespace):
         time.sleep(3)
         started = time.monotonic()
         api.merge_patch(path, {"spec": {"replicas": 5}})
-        with known_broker_bug(harness, namespace):
-            harness.wait_condition(path, "False", "Reassigning", timeout=120, namespace=namespace)
+        harness.wait_condition(path, "False", "Reassigning", timeout=120, namespace=namespace)
         joined = time.monotonic() - started
         obj = harness.wait_condition(path, "True", "BrokersReady", timeout=240, namespace=namespace)
         took = time.monotonic() - started
