@@ -101,16 +101,18 @@ def decide_scale(
             return ScaleDecision(current, f"{prefix} refused: the brokers could not be asked whether "
                                           f"brokers {names} hold replicas, and {why}")
         return ScaleDecision(desired)
+    held = sorted(f"{t}-{p}" for t, partitions in assignments.items() for p, replicas in partitions.items()
+                  if departing & set(replicas))
+    # While partitions move, their lists hold the old and the new replicas together:
+    # judge the replication factors only once the moves are done.
+    if reassigning:
+        return ScaleDecision(current, progress=f"draining brokers {names}: waiting for {reassigning} partition "
+                                               f"reassignment(s) to finish; {len(held)} partition(s) left")
     too_large = too_large_topics(assignments, desired)
     if too_large:
         return ScaleDecision(current, f"{prefix} refused: {len(too_large)} topic(s) have more replicas than "
                                       f"the {desired} remaining broker(s) could hold: "
                                       f"{_shown(too_large, max_listed)}; lower their replicationFactor first")
-    held = sorted(f"{t}-{p}" for t, partitions in assignments.items() for p, replicas in partitions.items()
-                  if departing & set(replicas))
-    if reassigning:
-        return ScaleDecision(current, progress=f"draining brokers {names}: waiting for {reassigning} partition "
-                                               f"reassignment(s) to finish; {len(held)} partition(s) left")
     if held:
         plan = plan_drain(assignments, [b for b in range(desired)])
         moves = sum(len(p) for p in plan.values())

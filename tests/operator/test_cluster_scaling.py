@@ -96,3 +96,10 @@ def test_internal_topics_shrink_with_the_cluster_instead_of_refusing():
     assert decision.refusal is None and decision.replicas == 3  # draining first
     offsets = decision.drain["__consumer_offsets"]
     assert offsets and all(len(r) == 2 and 2 not in r for r in offsets.values())
+
+
+def test_moving_partitions_are_not_mistaken_for_too_many_replicas():
+    # orders (RF 3) mid-reassignment lists old and new replicas together: 5 of them.
+    topics = {"orders": {0: [0, 1, 2, 3, 4]}}
+    decision = decide_scale(5, 3, topics, voters=[0, 1, 2], reassigning=1)
+    assert decision.refusal is None and decision.replicas == 5 and "waiting for 1" in decision.progress
