@@ -8,7 +8,7 @@ leader (first replica) of two or more partitions more than another, a partition 
 the former whose list holds the latter gets the latter in front: a reorder, which
 moves no data. Each step lowers the spread, so the plan ends.
 
-Internal topics (names starting with "__") are left out: moving the group coordinator's
+Internal topics (constants.INTERNAL_TOPICS) are left out: moving the group coordinator's
 partitions interrupts consumer groups for little gain. Their replication factor is
 raised, though, when the cluster has grown past it (`plan_internal_replication`).
 """
@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from brook.operator.cluster_scaling import Assignments
+from brook.operator.constants import INTERNAL_TOPICS
 from brook.operator.replica_plan import plan_replicas
 
 
@@ -65,7 +66,7 @@ def plan_balance(assignments: Assignments, brokers: Sequence[int]) -> dict[str, 
     if not brokers:
         return plan
     for topic in sorted(assignments):
-        if topic.startswith("__"):
+        if topic in INTERNAL_TOPICS:
             continue
         partitions = assignments[topic]
         balanced = _balance_topic(partitions, brokers)
@@ -124,7 +125,7 @@ def spread(assignments: Assignments, brokers: Sequence[int]) -> tuple[int, int]:
     the brokers holding the most and the fewest replicas (and preferred leaders)."""
     worst_replicas = worst_leaders = 0
     for topic, partitions in assignments.items():
-        if topic.startswith("__"):
+        if topic in INTERNAL_TOPICS:
             continue
         load = Counter({b: 0 for b in brokers})
         lead = Counter({b: 0 for b in brokers})

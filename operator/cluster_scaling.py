@@ -22,6 +22,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from brook.operator.constants import INTERNAL_TOPICS
+
 # topic -> partition -> replica node ids, in preference order
 Assignments = Mapping[str, Mapping[int, Sequence[int]]]
 
@@ -70,18 +72,17 @@ def plan_drain(assignments: Assignments, remaining: Sequence[int]) -> dict[str, 
 
 
 def too_large_topics(assignments: Assignments, brokers: int) -> list[str]:
-    """Topics with a partition of more replicas than `brokers`. Internal topics ("__")
+    """Topics with a partition of more replicas than `brokers`. Internal topics
     are left out: their factor follows the cluster's size (the operator raises it on a
     scale-up), so draining lowers it to what remains (`plan_drain` keeps what fits)."""
     return sorted(t for t, partitions in assignments.items()
-                  if not t.startswith("__") and any(len(r) > brokers for r in partitions.values()))
+                  if t not in INTERNAL_TOPICS and any(len(r) > brokers for r in partitions.values()))
 
 
 def decide_scale(
     current: int | None,
     desired: int,
     assignments: Assignments | None,
-    volumes_kept: bool = True,
     voters: Sequence[int] = (),
     reassigning: int = 0,
     max_listed: int = 5,
@@ -95,12 +96,10 @@ def decide_scale(
     names = ", ".join(str(n) for n in sorted(departing))
     prefix = f"scale-down from {current} to {desired}"
     if assignments is None:
-        if departing & set(voters) or not volumes_kept:
-            why = ("brokers " + names + " include metadata quorum voters" if departing & set(voters)
-                   else "spec.storage.deleteClaim=true would delete their volumes")
-            return ScaleDecision(current, f"{prefix} refused: the brokers could not be asked whether "
-                                          f"brokers {names} hold replicas, and {why}")
-        return ScaleDecision(desired)
+        # Never shrink blind: the departing brokers may hold the only replicas, or be
+        # voters promoted since the cluster was created (the quorum would lose its majority).
+        return ScaleDecision(current, progress=f"{prefix} waits: the brokers could not be asked which replicas "
+                                               f"and metadata quorum votes brokers {names} hold")
     held = sorted(f"{t}-{p}" for t, partitions in assignments.items() for p, replicas in partitions.items()
                   if departing & set(replicas))
     # While partitions move, their lists hold the old and the new replicas together:
@@ -135,10 +134,11 @@ TARGET_VOTERS = 3
 def next_voter(voters: Sequence[int], registered: Sequence[int], replicas: int,
                target: int = TARGET_VOTERS) -> int | None:
     """The broker to promote to metadata quorum voter next, or None: while the quorum has
-    fewer than min(target, replicas) voters, the lowest-id registered broker (of the
-    StatefulSet's ordinals 0..replicas-1) that is not a voter yet. One at a time: each
-    promotion waits for the new voter to catch up."""
+    fewer than min(target, replicas) voters, the lowest ordinal (0..replicas-1) that is
+    not a voter, once it has registered. Lowest first, so the voters are the brokers a
+    scale-down removes last. One at a time: each promotion waits for the new voter to
+    catch up."""
     if len(voters) >= min(target, replicas):
         return None
-    candidates = sorted(b for b in registered if 0 <= b < replicas and b not in set(voters))
-    return candidates[0] if candidates else None
+    lowest = next((b for b in range(replicas) if b not in set(voters)), None)
+    return lowest if lowest is not None and lowest in set(registered) else None

@@ -10,6 +10,7 @@ from typing import Any
 from brook.operator.cluster_manifests import ClusterNames, selector_labels
 from brook.operator.cluster_rolling import PartitionState
 from brook.operator.conditions import PAUSED, READY, WARNING, Condition, find, render_conditions
+from brook.operator.constants import INTERNAL_TOPICS
 
 TOPICS_AT_RISK = "TopicsAtRisk"
 
@@ -23,7 +24,7 @@ def topic_risks(partitions: Sequence[PartitionState], max_listed: int = 10) -> t
     min_isr: dict[str, int] = {}
     for p in partitions:
         topic = p.name.rsplit("-", 1)[0]
-        if topic.startswith("__"):
+        if topic in INTERNAL_TOPICS:
             continue
         rf[topic] = min(rf.get(topic, len(p.replicas)), len(p.replicas))
         min_isr[topic] = p.min_isr

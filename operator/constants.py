@@ -36,6 +36,10 @@ CONFIG_FILE = "server.properties"
 DATA_DIR = "/var/lib/brook"
 LOG_DIRS = f"{DATA_DIR}/data"  # a subdirectory: volume roots may hold lost+found
 
+# The brokers' own topics. Only these are "internal": a user topic may start with "__"
+# too (Debezium's heartbeats, say) and is treated like any other.
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+
 # The StatefulSet controller labels each pod with its ordinal (Kubernetes >= 1.28).
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 

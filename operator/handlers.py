@@ -48,6 +48,7 @@ from brook.operator.constants import (
     CONTROLLER_PORT,
     FIELD_MANAGER,
     GROUP,
+    INTERNAL_TOPICS,
     POD_INDEX_LABEL,
     TOPIC_KIND,
     TOPIC_PLURAL,
@@ -177,7 +178,10 @@ def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> No
                 risks = topic_risks(states)
             except AdminError as exc:
                 logger.info(f"cannot read the topics' replication settings: {exc}")
-        grew = existing is not None and int((existing.get("spec") or {}).get("replicas") or 0) < spec.replicas
+        had = int(((existing or {}).get("spec") or {}).get("replicas") or 0)
+        # A scale-down reverted mid-drain leaves the drained brokers empty: balance too.
+        grew = existing is not None and (had < spec.replicas or
+                                         (had <= spec.replicas and _ready_reason(body) == "Draining"))
         busy = bool(decision.refusal or decision.progress or roll.note or roll.halted)
         quorum = _QuorumStep(voters=previous.get("voters"))
         if ask_brokers and ready > 0 and not busy:
@@ -247,6 +251,16 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
     # status is the one this operator wrote last.
     previous = (body.get("status") or {}).get("balance") or {}
     if not (grew or previous.get("pending")):
+        if ask_brokers and not busy and ready >= spec.replicas:
+            # An internal topic created after the last scale-up starts with the
+            # bootstrap factor (1 for a cluster created with one broker): raise it too.
+            bootstrap = _bootstrap(spec.namespace, spec.name)
+            try:
+                _raise_internal_replication(body, spec, KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds),
+                                            ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds),
+                                            logger)
+            except AdminError as exc:
+                logger.warning(f"internal topics' replication factor: {exc}")
         return _BalanceStep()
     if not ask_brokers or busy or ready < spec.replicas:
         return _BalanceStep(True, previous.get("message") or
@@ -260,18 +274,13 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
         ongoing = sum(len(p) for p in reassigner.ongoing_all().values())
         if ongoing:
             return _BalanceStep(True, f"balancing: {ongoing} partition reassignment(s) in progress")
-        assignments = admin.assignments()
+        raised = _raise_internal_replication(body, spec, admin, reassigner, logger)
+        if raised:
+            return _BalanceStep(True, raised)
+        assignments, ongoing = _settled_assignments(admin, reassigner)
+        if ongoing:
+            return _BalanceStep(True, f"balancing: {ongoing} partition reassignment(s) in progress")
         brokers = list(range(spec.replicas))
-        internal = plan_internal_replication(assignments, brokers, spec.config)
-        if internal:
-            _throttle(admin, sorted(internal), brokers, logger)
-            for topic_name, moves in sorted(internal.items()):
-                reassigner.reassign(topic_name, moves)
-            targets = ", ".join(f"{t} to {len(next(iter(m.values())))}" for t, m in sorted(internal.items()))
-            message = f"balancing: raising the replication factor of {targets}"
-            logger.info(message)
-            kopf.event(body, type="Normal", reason="Reassigning", message=message)
-            return _BalanceStep(True, message)
         plan = plan_balance(assignments, brokers)
         if plan:
             batch = first_batch(plan, CONFIG.balance_batch_partitions)
@@ -286,7 +295,7 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
             kopf.event(body, type="Normal", reason="Reassigning", message=message)
             return _BalanceStep(True, message)
         leaders = admin.leaders()
-        elect = sorted((t, p) for t, parts in assignments.items() if not t.startswith("__")
+        elect = sorted((t, p) for t, parts in assignments.items() if t not in INTERNAL_TOPICS
                        for p, replicas in parts.items() if replicas and leaders.get(t, {}).get(p) != replicas[0])
         if elect and previous.get("elected") != len(elect):  # once per outcome: no endless retries
             admin.elect_preferred_leaders(elect)
@@ -302,6 +311,38 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
     except AdminError as exc:
         logger.warning(f"balancing: {exc}")
         return _BalanceStep(True, f"balancing: {exc.message} (retrying)")
+
+
+def _settled_assignments(admin: KafkaAdmin, reassigner: ReassignmentClient) -> tuple[dict, int]:
+    """Every topic's replica lists, and the reassignments in progress (read before and
+    after them: a move that starts or ends in between shows old and new replicas
+    together, which must not be taken for the partition's replication factor)."""
+    before = sum(len(p) for p in reassigner.ongoing_all().values())
+    assignments = admin.assignments()
+    after = sum(len(p) for p in reassigner.ongoing_all().values())
+    return assignments, max(before, after)
+
+
+def _raise_internal_replication(body: dict[str, Any], spec, admin: KafkaAdmin, reassigner: ReassignmentClient,
+                                logger) -> str | None:
+    """Raise the internal topics' replication factor to the declared one, at most the
+    brokers (cluster_balance.plan_internal_replication), when nothing else moves; what
+    was started, or None."""
+    assignments, ongoing = _settled_assignments(admin, reassigner)
+    if ongoing:
+        return None
+    brokers = list(range(spec.replicas))
+    internal = plan_internal_replication(assignments, brokers, spec.config)
+    if not internal:
+        return None
+    _throttle(admin, sorted(internal), brokers, logger)
+    for topic_name, moves in sorted(internal.items()):
+        reassigner.reassign(topic_name, moves)
+    targets = ", ".join(f"{t} to {len(next(iter(m.values())))}" for t, m in sorted(internal.items()))
+    message = f"balancing: raising the replication factor of {targets}"
+    logger.info(message)
+    kopf.event(body, type="Normal", reason="Reassigning", message=message)
+    return message
 
 
 def _age(meta: dict[str, Any]) -> float:
@@ -389,14 +430,14 @@ def _scale_decision(body: dict[str, Any], spec, existing: dict[str, Any] | None,
                            for i in range(spec.replicas)], timeout=CONFIG.admin_timeout_seconds)
     if int(((existing or {}).get("status") or {}).get("readyReplicas") or 0) > 0:
         try:
-            assignments = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds).assignments()
-            ongoing = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds).ongoing_all()
-            reassigning = sum(len(p) for p in ongoing.values())
+            assignments, reassigning = _settled_assignments(
+                KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds),
+                ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds))
             voters = quorum.voters()
         except AdminError as exc:
             logger.warning(f"cannot check the scale-down: {exc}")
             assignments = None
-    decision = decide_scale(current, spec.replicas, assignments, volumes_kept=not spec.storage.delete_claim,
+    decision = decide_scale(current, spec.replicas, assignments,
                             voters=voters, reassigning=reassigning)
     if decision.refusal:
         logger.warning(decision.refusal)
@@ -451,7 +492,11 @@ def _lift_idle_throttle(bootstrap: str, brokers: list[int], logger) -> None:
     if reassigning:
         return
     admin = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds)
-    lift = brokers_to_unthrottle(admin.throttle_rates(brokers), CONFIG.reassign_throttle_bytes, reassigning)
+    # Broker configs are read and altered on the broker itself: skip those that are
+    # down (a departing broker that crashed must not block the scale-down forever).
+    live = set(admin.cluster_info().brokers)
+    rates = admin.throttle_rates([b for b in brokers if b in live])
+    lift = brokers_to_unthrottle(rates, CONFIG.reassign_throttle_bytes, reassigning)
     if not lift:
         return
     topics = topics_to_unthrottle(admin.throttled_replica_lists())
@@ -520,6 +565,11 @@ def statefulset_event(body, namespace, logger, **_: Any) -> None:
 # ---------------------------------------------------------------------------------
 
 
+def _cluster_replicas(cluster: dict[str, Any]) -> int | None:
+    replicas = (cluster.get("spec") or {}).get("replicas")
+    return int(replicas) if replicas is not None else None
+
+
 def _has_ready_brokers(cluster: dict[str, Any]) -> bool:
     """Whether asking the cluster anything can work (saves an Admin API timeout)."""
     return int((cluster.get("status") or {}).get("readyReplicas") or 0) > 0
@@ -544,9 +594,15 @@ def _with_reassignments(observed, reassigner: ReassignmentClient, spec):
     return dataclasses.replace(observed, reassigning=ongoing)
 
 
-def _describe(admin: KafkaAdmin, reassigner: ReassignmentClient, spec):
+def _describe(admin: KafkaAdmin, reassigner: ReassignmentClient, spec, brokers: int | None = None):
+    """The topic as Kafka has it; new replicas only ever go to brokers below `brokers`
+    (the cluster's spec.replicas): the others are leaving."""
     observed = admin.describe_topic(spec.topic_name)
-    return None if observed is None else _with_reassignments(observed, reassigner, spec)
+    if observed is None:
+        return None
+    if brokers is not None:
+        observed = dataclasses.replace(observed, brokers=tuple(b for b in observed.brokers if b < brokers))
+    return _with_reassignments(observed, reassigner, spec)
 
 
 def _describe_after_change(admin: KafkaAdmin, name: str, created: bool):
@@ -607,7 +663,7 @@ def _reconcile_topic(body: dict[str, Any], logger) -> None:
         reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
         observed = plan = None
         try:
-            observed = _describe(admin, reassigner, spec)
+            observed = _describe(admin, reassigner, spec, _cluster_replicas(cluster))
             plan = plan_topic(spec, observed)
             if plan.changes:
                 logger.info(f"topic {spec.topic_name!r}: {'; '.join(plan.describe())}")

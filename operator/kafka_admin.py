@@ -210,10 +210,18 @@ class KafkaAdmin:
         resources = [ConfigResource(ResourceType.TOPIC, name) for name, t in md.topics.items() if t.error is None]
         if not resources:
             return {}
-        futures = self._client.describe_configs(resources, request_timeout=self.timeout)
+        try:
+            futures = self._client.describe_configs(resources, request_timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise _to_admin_error(exc, "configs of the topics") from exc
         out = {}
         for resource, future in futures.items():
-            entries = self._result(future, f"configs of {resource.name!r}")
+            try:
+                entries = self._result(future, f"configs of {resource.name!r}")
+            except AdminError as exc:
+                if exc.unreachable:
+                    raise
+                continue  # a topic being deleted: nothing to lift there
             out[resource.name] = {k: entries[k].value if k in entries else None for k in REPLICAS_KEYS}
         return out
 

@@ -6,7 +6,8 @@ scale-down, a Topic's new replication factor) under Kafka's reassignment throttl
 (leader/follower.replication.throttled.rate) and every replica of the moved topics
 listed as throttled ("*"). Kafka leaves lifting it to whoever set it (`--verify`); here
 the cluster's reconcile lifts it once no reassignment is in progress. Only a throttle
-the operator set (its own rate) is lifted: one a user set by hand stays.
+the operator set (its own rate) is lifted: one a user set by hand stays. With it go
+the topics' "*" lists (what the operator sets; lists naming replicas stay).
 """
 
 from __future__ import annotations

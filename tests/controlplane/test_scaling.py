@@ -210,8 +210,8 @@ def _throttled_copy(harness, namespace: str) -> None:
     path = harness.custom(namespace, "topics", "bulk")
     harness.create(topic("bulk", namespace, "events", partitions=1, replicationFactor=1, minInSyncReplicas=1))
     harness.wait_condition(path, "True", "TopicReady", namespace=namespace)
-    wrote = harness.kafka(namespace, BOOTSTRAP, "produce-bulk", "bulk", "24", timeout=180)
-    assert wrote["failed"] == 0 and wrote["bytes"] >= 24 * 2**20, wrote
+    wrote = harness.kafka(namespace, BOOTSTRAP, "produce-bulk", "bulk", "32", timeout=180)
+    assert wrote["failed"] == 0 and wrote["bytes"] >= 32 * 2**20, wrote
     started = time.monotonic()
     api.merge_patch(path, {"spec": {"replicationFactor": 2}})
     throttled = progress = None
@@ -219,7 +219,7 @@ def _throttled_copy(harness, namespace: str) -> None:
         obj = api.get(path)
         if harness.condition(obj).get("reason") == "TopicReady" and obj["status"].get("replicationFactor") == 2:
             break
-        assert time.monotonic() - started < 180, f"RF 1 -> 2 of 24 MiB not done: {obj.get('status')}"
+        assert time.monotonic() - started < 180, f"RF 1 -> 2 of 32 MiB not done: {obj.get('status')}"
         progress = obj["status"].get("reassignment") or progress
         if throttled is None:
             listed = harness.kafka(namespace, BOOTSTRAP, "topic-config", "bulk",
@@ -232,7 +232,8 @@ def _throttled_copy(harness, namespace: str) -> None:
           f"{REASSIGN_THROTTLE_BYTES / 2**20:.0f} MiB/s throttle: {took:.1f}s (size/rate {expected:.1f}s)")
     assert throttled == "*", "the moved topic's replicas were never listed as throttled"
     assert progress == {"targetReplicationFactor": 2, "partitionsDone": 0, "partitions": 1}, progress
-    assert took >= 0.5 * expected, f"{took:.1f}s: the copy did not run under the throttle"
+    # Unthrottled, the copy and the operator's next resync take under 3 s here.
+    assert took >= 0.75 * expected, f"{took:.1f}s: the copy did not run under the throttle"
 
     def lifted() -> bool:
         listed = harness.kafka(namespace, BOOTSTRAP, "topic-config", "bulk", "follower.replication.throttled.replicas")
