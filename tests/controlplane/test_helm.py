@@ -66,6 +66,13 @@ def test_lint_and_template(tmp_path):
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert deploy["spec"]["strategy"]["type"] == "Recreate"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["BROOK_REASSIGN_THROTTLE_BYTES"] == "10485760"  # not 1.048576e+07
+    assert (env["BROOK_BALANCE_BATCH_PARTITIONS"], env["BROOK_ROLL_HALT_SECONDS"]) == ("4", "300")
+    tuned = render(tmp_path, "operator.reassignThrottleBytesPerSecond=0", "operator.rollHaltSeconds=600")
+    (tuned_c,) = [d for d in tuned if d["kind"] == "Deployment"][0]["spec"]["template"]["spec"]["containers"]
+    tuned_env = {e["name"]: e.get("value") for e in tuned_c["env"]}
+    assert (tuned_env["BROOK_REASSIGN_THROTTLE_BYTES"], tuned_env["BROOK_ROLL_HALT_SECONDS"]) == ("0", "600")
     (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
     verbs = {v for rule in role["rules"] for v in rule["verbs"]}
     assert "*" not in verbs
@@ -86,6 +93,7 @@ def test_lint_and_template(tmp_path):
     ("operator.typo=1", "additional properties 'typo' not allowed"),
     ("image.pullPolicy=Sometimes", "value must be one of"),
     ("operator.logLevel=loud", "value must be one of"),
+    ("operator.balanceBatchPartitions=0", "minimum"),
 ])
 def test_schema_rejects(tmp_path, value, message):
     result = helm("template", "r", str(CHART), "--set", value, check=False, tmp=tmp_path)
