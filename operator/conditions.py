@@ -93,4 +93,6 @@ def paused_status(body: Mapping[str, Any], now: datetime | None = None) -> dict[
         now,
     )
     previous["conditions"] = kept + paused
+    if "activity" in previous:  # a KafkaCluster's: nothing goes on while paused
+        previous["activity"] = "Paused"
     return previous

@@ -193,9 +193,9 @@ def test_warning_condition_and_pause(harness, namespace):
     assert warning["status"] == "True" and "NOT_ENOUGH_REPLICAS" in warning["message"]
 
     api.merge_patch(path, {"metadata": {"annotations": {"brook.dev/pause-reconciliation": "true"}}})
-    from kubeapi import wait_for
     wait_for(lambda: harness.condition(api.get(path), "ReconciliationPaused").get("status") == "True",
              30, "paused condition")
+    assert api.get(path)["status"]["activity"] == "Paused"
     api.merge_patch(path, {"spec": {"replicas": 2}})
     import time
     time.sleep(5)  # > two resync periods

@@ -102,6 +102,7 @@ def test_paused_status_keeps_generation_and_ready():
     types = {c["type"]: c for c in paused["conditions"]}
     assert types["Ready"] == ready_of(before)
     assert types["ReconciliationPaused"]["status"] == "True"
+    assert (before["activity"], paused["activity"]) == ("Idle", "Paused")
     again = paused_status({**body, "status": paused}, datetime(2026, 1, 3, tzinfo=UTC))
     assert [c["type"] for c in again["conditions"]].count("ReconciliationPaused") == 1
     assert {c["type"]: c for c in again["conditions"]}["ReconciliationPaused"]["lastTransitionTime"] == \
