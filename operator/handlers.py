@@ -10,6 +10,7 @@ function, so a missed event or a drifted object is corrected on the next tick.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from collections import defaultdict
@@ -109,6 +110,29 @@ def _bootstrap(namespace: str, cluster: str) -> str:
 # ---------------------------------------------------------------------------------
 
 
+class _ClusterClients:
+    """The brokers' clients one reconcile uses, each made on first use and then shared
+    (every AdminClient sets up its own connections)."""
+
+    def __init__(self, spec) -> None:
+        names = ClusterNames(spec.name, spec.namespace)
+        self.bootstrap = _bootstrap(spec.namespace, spec.name)
+        # Controller listeners of the brokers the spec keeps (any relays to the leader).
+        self.controllers = [f"{names.pod_host(i, CONFIG.cluster_domain)}:{CONTROLLER_PORT}"
+                            for i in range(spec.replicas)]
+
+    @functools.cached_property
+    def admin(self) -> KafkaAdmin:
+        return KafkaAdmin(self.bootstrap, timeout=CONFIG.admin_timeout_seconds)
+
+    @functools.cached_property
+    def reassigner(self) -> ReassignmentClient:
+        return ReassignmentClient(self.bootstrap, timeout=CONFIG.admin_timeout_seconds)
+
+    def quorum(self, timeout: float | None = None) -> QuorumClient:
+        return QuorumClient(self.controllers, timeout=timeout or CONFIG.admin_timeout_seconds)
+
+
 def _cluster_status(body: dict[str, Any], obs: ClusterObservation) -> None:
     meta = body["metadata"]
     status = compute_cluster_status(body, obs, CONFIG.cluster_domain)
@@ -147,7 +171,8 @@ def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> No
         config_map = kube.get_config_map(names.namespace, names.config_map)
         current = parse_properties(((config_map or {}).get("data") or {}).get(CONFIG_FILE, "")) or None
         voters = voter_ids(quorum_voters(parsed.spec, CONFIG, current))
-        decision = _scale_decision(body, parsed.spec, existing, voters, logger)
+        clients = _ClusterClients(parsed.spec)
+        decision = _scale_decision(body, parsed.spec, existing, voters, clients, logger)
         spec = dataclasses.replace(parsed.spec, replicas=decision.replicas)
         try:
             for obj in build_cluster_objects(spec, body, CONFIG, current):
@@ -158,12 +183,12 @@ def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> No
                                                      warnings=parsed.warnings))
             raise kopf.TemporaryError(f"apply failed: {exc.message}", delay=15) from exc
         sts = kube.get_statefulset(names.namespace, names.statefulset)
-        roll = _roll(body, names, sts, logger)
+        roll = _roll(body, names, sts, logger, clients)
         controller = cluster_id = None
         ready = int(((sts or {}).get("status") or {}).get("readyReplicas") or 0)
         if ask_brokers and ready > 0:
             try:
-                info = KafkaAdmin(_bootstrap(names.namespace, names.cluster), timeout=5).cluster_info()
+                info = clients.admin.cluster_info()
                 controller, cluster_id = info.controller, info.cluster_id
             except AdminError as exc:
                 logger.info(f"brokers not answering metadata yet: {exc}")
@@ -173,8 +198,7 @@ def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> No
         risks = None
         if ask_brokers and ready > 0:
             try:
-                states = KafkaAdmin(_bootstrap(names.namespace, names.cluster),
-                                    timeout=CONFIG.admin_timeout_seconds).partition_states()
+                states = clients.admin.partition_states()
                 risks = topic_risks(states)
             except AdminError as exc:
                 logger.info(f"cannot read the topics' replication settings: {exc}")
@@ -185,11 +209,11 @@ def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> No
         busy = bool(decision.refusal or decision.progress or roll.note or roll.halted)
         quorum = _QuorumStep(voters=previous.get("voters"))
         if ask_brokers and ready > 0 and not busy:
-            quorum = _grow_quorum(body, spec, ready, logger) or quorum
-        balance = _balance(body, spec, ready, grew, busy, ask_brokers, logger)
+            quorum = _grow_quorum(body, spec, ready, clients, logger) or quorum
+        balance = _balance(body, spec, ready, grew, busy, ask_brokers, clients, logger)
         if ask_brokers and ready >= spec.replicas and not busy:
             try:
-                _lift_idle_throttle(_bootstrap(names.namespace, names.cluster), list(range(spec.replicas)), logger)
+                _lift_idle_throttle(clients, list(range(spec.replicas)), logger)
             except AdminError as exc:
                 logger.warning(f"cannot lift the reassignment throttle (retried): {exc}")
         _cluster_status(
@@ -211,22 +235,18 @@ class _QuorumStep:
     progress: str | None = None  # a voter was just added (status: ScalingUp)
 
 
-def _grow_quorum(body: dict[str, Any], spec, ready: int, logger) -> _QuorumStep | None:
+def _grow_quorum(body: dict[str, Any], spec, ready: int, clients: _ClusterClients, logger) -> _QuorumStep | None:
     """New brokers become metadata quorum voters while fewer than three exist, one per
     reconcile (DESIGN.md, issue #7). None when the quorum cannot be asked."""
-    names = ClusterNames(spec.name, spec.namespace)
-    addresses = [f"{names.pod_host(i, CONFIG.cluster_domain)}:{CONTROLLER_PORT}" for i in range(spec.replicas)]
     try:
-        voters = QuorumClient(addresses, timeout=CONFIG.admin_timeout_seconds).voters()
+        voters = clients.quorum().voters()
         if ready < spec.replicas:
             return _QuorumStep(voters)
-        registered = KafkaAdmin(_bootstrap(spec.namespace, spec.name),
-                                timeout=CONFIG.admin_timeout_seconds).cluster_info().brokers
-        node = next_voter(voters, registered, spec.replicas)
+        node = next_voter(voters, clients.admin.cluster_info().brokers, spec.replicas)
         if node is None:
             return _QuorumStep(voters)
         # Promotion waits for the broker to catch up with the metadata log as a learner.
-        voters = QuorumClient(addresses, timeout=max(30.0, CONFIG.admin_timeout_seconds)).add_voter(node)
+        voters = clients.quorum(timeout=max(30.0, CONFIG.admin_timeout_seconds)).add_voter(node)
     except AdminError as exc:
         logger.warning(f"metadata quorum: {exc}")
         return None
@@ -244,7 +264,7 @@ class _BalanceStep:
 
 
 def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask_brokers: bool,
-             logger) -> _BalanceStep:
+             clients: _ClusterClients, logger) -> _BalanceStep:
     """After a scale-up: move replicas and preferred leaders onto the new brokers, a small
     batch of partitions at a time, until balanced (status.balance says how far)."""
     # `body` was read under the object's lock, which every status writer holds: its
@@ -254,39 +274,33 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
         if ask_brokers and not busy and ready >= spec.replicas:
             # An internal topic created after the last scale-up starts with the
             # bootstrap factor (1 for a cluster created with one broker): raise it too.
-            bootstrap = _bootstrap(spec.namespace, spec.name)
             try:
-                _raise_internal_replication(body, spec, KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds),
-                                            ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds),
-                                            logger)
+                assignments, ongoing = _settled_assignments(clients)
+                if not ongoing:
+                    _raise_internal_replication(body, spec, clients, assignments, logger)
             except AdminError as exc:
                 logger.warning(f"internal topics' replication factor: {exc}")
         return _BalanceStep()
     if not ask_brokers or busy or ready < spec.replicas:
         return _BalanceStep(True, previous.get("message") or
                             f"balancing after the scale-up: waiting for {spec.replicas} ready brokers")
-    bootstrap = _bootstrap(spec.namespace, spec.name)
     try:
-        admin = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds)
-        reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+        admin = clients.admin
         if len(admin.cluster_info().brokers) < spec.replicas:
             return _BalanceStep(True, "balancing after the scale-up: waiting for every broker to register")
-        ongoing = sum(len(p) for p in reassigner.ongoing_all().values())
+        assignments, ongoing = _settled_assignments(clients)
         if ongoing:
             return _BalanceStep(True, f"balancing: {ongoing} partition reassignment(s) in progress")
-        raised = _raise_internal_replication(body, spec, admin, reassigner, logger)
+        raised = _raise_internal_replication(body, spec, clients, assignments, logger)
         if raised:
             return _BalanceStep(True, raised)
-        assignments, ongoing = _settled_assignments(admin, reassigner)
-        if ongoing:
-            return _BalanceStep(True, f"balancing: {ongoing} partition reassignment(s) in progress")
         brokers = list(range(spec.replicas))
         plan = plan_balance(assignments, brokers)
         if plan:
             batch = first_batch(plan, CONFIG.balance_batch_partitions)
-            _throttle(admin, sorted(batch), list(range(spec.replicas)), logger)
+            _throttle(admin, sorted(batch), brokers, logger)
             for topic_name, moves in sorted(batch.items()):
-                reassigner.reassign(topic_name, moves)
+                clients.reassigner.reassign(topic_name, moves)
             total = sum(len(p) for p in plan.values())
             moved = sum(len(p) for p in batch.values())
             message = (f"balancing: moving {moved} of {total} partition(s) still to move onto brokers "
@@ -313,31 +327,27 @@ def _balance(body: dict[str, Any], spec, ready: int, grew: bool, busy: bool, ask
         return _BalanceStep(True, f"balancing: {exc.message} (retrying)")
 
 
-def _settled_assignments(admin: KafkaAdmin, reassigner: ReassignmentClient) -> tuple[dict, int]:
+def _settled_assignments(clients: _ClusterClients) -> tuple[dict, int]:
     """Every topic's replica lists, and the reassignments in progress (read before and
     after them: a move that starts or ends in between shows old and new replicas
     together, which must not be taken for the partition's replication factor)."""
-    before = sum(len(p) for p in reassigner.ongoing_all().values())
-    assignments = admin.assignments()
-    after = sum(len(p) for p in reassigner.ongoing_all().values())
-    return assignments, max(before, after)
+    before = clients.reassigner.count_ongoing()
+    assignments = clients.admin.assignments()
+    return assignments, max(before, clients.reassigner.count_ongoing())
 
 
-def _raise_internal_replication(body: dict[str, Any], spec, admin: KafkaAdmin, reassigner: ReassignmentClient,
-                                logger) -> str | None:
+def _raise_internal_replication(body: dict[str, Any], spec, clients: _ClusterClients,
+                                assignments: dict, logger) -> str | None:
     """Raise the internal topics' replication factor to the declared one, at most the
-    brokers (cluster_balance.plan_internal_replication), when nothing else moves; what
-    was started, or None."""
-    assignments, ongoing = _settled_assignments(admin, reassigner)
-    if ongoing:
-        return None
+    brokers (cluster_balance.plan_internal_replication); `assignments` must be settled
+    (nothing moving). What was started, or None."""
     brokers = list(range(spec.replicas))
     internal = plan_internal_replication(assignments, brokers, spec.config)
     if not internal:
         return None
-    _throttle(admin, sorted(internal), brokers, logger)
+    _throttle(clients.admin, sorted(internal), brokers, logger)
     for topic_name, moves in sorted(internal.items()):
-        reassigner.reassign(topic_name, moves)
+        clients.reassigner.reassign(topic_name, moves)
     targets = ", ".join(f"{t} to {len(next(iter(m.values())))}" for t, m in sorted(internal.items()))
     message = f"balancing: raising the replication factor of {targets}"
     logger.info(message)
@@ -375,7 +385,8 @@ class _RollStep:
     halted: str | None = None
 
 
-def _roll(body: dict[str, Any], names: ClusterNames, sts: dict[str, Any] | None, logger) -> _RollStep:
+def _roll(body: dict[str, Any], names: ClusterNames, sts: dict[str, Any] | None, logger,
+          clients: _ClusterClients) -> _RollStep:
     """One step of the ISR-aware rolling restart; a note for the status, if any."""
     update_revision = ((sts or {}).get("status") or {}).get("updateRevision")
     if not update_revision:
@@ -388,9 +399,8 @@ def _roll(body: dict[str, Any], names: ClusterNames, sts: dict[str, Any] | None,
     partitions = controller = None
     if all(p.ready and not p.terminating for p in pods):
         try:
-            admin = KafkaAdmin(_bootstrap(names.namespace, names.cluster), timeout=CONFIG.admin_timeout_seconds)
-            controller = admin.cluster_info().controller
-            partitions = admin.partition_states()
+            controller = clients.admin.cluster_info().controller
+            partitions = clients.admin.partition_states()
         except AdminError as exc:
             logger.warning(f"rolling restart: cannot read partition state: {exc}")
     decision = next_restart(pods, update_revision, controller, partitions,
@@ -417,22 +427,17 @@ def _ready_reason(body: dict[str, Any]) -> str | None:
 
 
 def _scale_decision(body: dict[str, Any], spec, existing: dict[str, Any] | None, voters: list[int],
-                    logger) -> ScaleDecision:
+                    clients: _ClusterClients, logger) -> ScaleDecision:
     """The next step of a scale-down (drain, remove voters, shrink), carried out here."""
     current = ((existing or {}).get("spec") or {}).get("replicas")
     if current is None or spec.replicas >= current:
         return decide_scale(current, spec.replicas, {})
-    names = ClusterNames(spec.name, spec.namespace)
-    bootstrap = _bootstrap(spec.namespace, spec.name)
     assignments = None
     reassigning = 0
-    quorum = QuorumClient([f"{names.pod_host(i, CONFIG.cluster_domain)}:{CONTROLLER_PORT}"
-                           for i in range(spec.replicas)], timeout=CONFIG.admin_timeout_seconds)
+    quorum = clients.quorum()
     if int(((existing or {}).get("status") or {}).get("readyReplicas") or 0) > 0:
         try:
-            assignments, reassigning = _settled_assignments(
-                KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds),
-                ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds))
+            assignments, reassigning = _settled_assignments(clients)
             voters = quorum.voters()
         except AdminError as exc:
             logger.warning(f"cannot check the scale-down: {exc}")
@@ -445,17 +450,15 @@ def _scale_decision(body: dict[str, Any], spec, existing: dict[str, Any] | None,
             kopf.warn(body, reason="ScaleDownRefused", message=decision.refusal)
     try:
         if decision.drain:
-            _throttle(KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds), sorted(decision.drain),
-                      list(range(current)), logger)
-            reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+            _throttle(clients.admin, sorted(decision.drain), list(range(current)), logger)
             for topic_name, plan in sorted(decision.drain.items()):
-                reassigner.reassign(topic_name, plan)
+                clients.reassigner.reassign(topic_name, plan)
             logger.info(decision.progress)
             kopf.event(body, type="Normal", reason="Draining", message=decision.progress)
         if assignments is not None and not decision.refusal and not decision.drain and not reassigning:
             # Drained: the departing brokers must not keep the throttle's rates (they
             # would come back with them), so lift it before they go.
-            _lift_idle_throttle(bootstrap, list(range(current)), logger)
+            _lift_idle_throttle(clients, list(range(current)), logger)
         if decision.remove_voter is not None:
             quorum.remove_voter(decision.remove_voter)
             message = f"removed broker {decision.remove_voter} from the metadata quorum's voters"
@@ -482,16 +485,15 @@ def _throttle(admin: KafkaAdmin, topics: list[str], brokers: list[int], logger) 
         logger.warning(f"reassignment throttle: {exc}")
 
 
-def _lift_idle_throttle(bootstrap: str, brokers: list[int], logger) -> None:
+def _lift_idle_throttle(clients: _ClusterClients, brokers: list[int], logger) -> None:
     """Lift the operator's reassignment throttle from `brokers` (and the topics' replica
     lists) once no reassignment is in progress. Raises AdminError when it cannot."""
     if not CONFIG.reassign_throttle_bytes:
         return
-    reassigner = ReassignmentClient(bootstrap, timeout=CONFIG.admin_timeout_seconds)
-    reassigning = sum(len(p) for p in reassigner.ongoing_all().values())
+    reassigning = clients.reassigner.count_ongoing()
     if reassigning:
         return
-    admin = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds)
+    admin = clients.admin
     # Broker configs are read and altered on the broker itself: skip those that are
     # down (a departing broker that crashed must not block the scale-down forever).
     live = set(admin.cluster_info().brokers)
@@ -539,7 +541,7 @@ def statefulset_event(body, namespace, logger, **_: Any) -> None:
         if owner is None or owner["metadata"].get("deletionTimestamp"):
             return
         try:
-            warnings = parse_cluster(owner).warnings
+            parsed = parse_cluster(owner)
         except SpecError:
             return  # the cluster's own handler reports it
         previous = owner.get("status") or {}
@@ -547,12 +549,12 @@ def statefulset_event(body, namespace, logger, **_: Any) -> None:
         if ready.get("reason") in ("ScaleDownRefused", "Draining"):
             return  # the cluster's own reconcile owns that verdict
         names = ClusterNames(owner["metadata"]["name"], namespace)
-        roll = _roll(owner, names, dict(body), logger)  # a broker came back: continue
+        roll = _roll(owner, names, dict(body), logger, _ClusterClients(parsed.spec))  # a broker came back: continue
         balance = previous.get("balance") or {}
         _cluster_status(
             owner,
             ClusterObservation(statefulset=dict(body), controller=previous.get("controller"),
-                               cluster_id=previous.get("clusterId"), warnings=warnings,
+                               cluster_id=previous.get("clusterId"), warnings=parsed.warnings,
                                roll_note=roll.note, roll_halted=roll.halted,
                                balance_pending=bool(balance.get("pending")),
                                balance_progress=balance.get("message"),

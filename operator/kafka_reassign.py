@@ -90,6 +90,10 @@ class ReassignmentClient:
                 out.setdefault(str(t.name), {})[int(p.partition_index)] = tuple(int(r) for r in p.replicas)
         return out
 
+    def count_ongoing(self) -> int:
+        """How many partitions are being reassigned, over all topics."""
+        return sum(len(p) for p in self.ongoing_all().values())
+
     def ongoing(self, topic: str) -> dict[int, tuple[int, ...]]:
         """Partitions of `topic` being reassigned -> their target replicas."""
         return self.ongoing_all().get(topic, {})
