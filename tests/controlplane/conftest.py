@@ -262,6 +262,11 @@ def namespace(harness: Harness) -> Iterator[str]:
         pass
 
 
+def pod_uids(api, namespace: str) -> dict[str, str]:
+    """Pod name -> uid: a changed uid is a restarted pod."""
+    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in api.items(f"/api/v1/namespaces/{namespace}/pods")}
+
+
 def kafka_cluster(name: str, namespace: str, replicas: int = 1, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "brook.dev/v1alpha1", "kind": "KafkaCluster",
             "metadata": {"name": name, "namespace": namespace},

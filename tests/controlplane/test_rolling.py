@@ -14,7 +14,7 @@ import uuid
 import pytest
 from kubeapi import ApiError, wait_for
 
-from .conftest import kafka_cluster, topic
+from .conftest import kafka_cluster, pod_uids, topic
 from .traffic import Traffic
 
 pytestmark = pytest.mark.timeout(420)
@@ -40,16 +40,6 @@ def three_brokers(harness):
         pass
 
 
-def _pods(api, namespace: str) -> dict[str, str]:
-    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in api.items(f"/api/v1/namespaces/{namespace}/pods")}
-
-
-def _report(what: str, seconds: float, result) -> None:
-    print(f"\n[issue-7] {what}: {seconds:.1f}s; producer: {len(result.acked)} acked, "
-          f"{result.failed} failed, worst pause {result.worst_pause:.2f}s; group consumer: "
-          f"{result.consumed} consumed, {result.redelivered} redelivered, {result.rebalances} assignment(s) "
-          f"(at {', '.join(f'{t:.1f}' for t in result.assigned_after)}s), "
-          f"worst gap {result.worst_gap:.2f}s")
 
 
 def test_rolling_restart_one_broker_at_a_time_controller_last(harness, three_brokers):
@@ -62,13 +52,13 @@ def test_rolling_restart_one_broker_at_a_time_controller_last(harness, three_bro
     result = None
     try:
         time.sleep(3)
-        before = _pods(api, namespace)
+        before = pod_uids(api, namespace)
         seen_events = {e["metadata"]["uid"] for e in api.items(f"/api/v1/namespaces/{namespace}/events")}
         started = time.monotonic()
         api.merge_patch(path, {"spec": {"config": {"log.retention.hours": "12"}}})
 
         def all_replaced() -> bool:
-            now = _pods(api, namespace)
+            now = pod_uids(api, namespace)
             return len(now) == 3 and all(now.get(name) not in (None, uid) for name, uid in before.items())
 
         try:
@@ -80,7 +70,7 @@ def test_rolling_restart_one_broker_at_a_time_controller_last(harness, three_bro
         took = time.monotonic() - started
     finally:
         result = traffic.stop()
-    _report("rolling restart of 3 brokers", took, result)
+    result.report("rolling restart of 3 brokers", took)
     events = sorted((e for e in api.items(f"/api/v1/namespaces/{namespace}/events")
                      if e.get("reason") == "BrokerRestart" and e["metadata"]["uid"] not in seen_events),
                     key=lambda e: e.get("firstTimestamp") or "")
@@ -106,7 +96,7 @@ def test_broker_that_does_not_come_back_halts_the_roll(harness, three_brokers):
     traffic = Traffic(harness, namespace, BOOTSTRAP, "orders").start()
     try:
         time.sleep(3)
-        before = _pods(api, namespace)
+        before = pod_uids(api, namespace)
         started = time.monotonic()
         api.merge_patch(path, {"spec": {"config": {"num.partitions": "abc"}}})
         obj = harness.wait_condition(path, "False", "RollHalted", timeout=150, namespace=namespace)
@@ -114,14 +104,14 @@ def test_broker_that_does_not_come_back_halts_the_roll(harness, three_brokers):
         message = harness.condition(obj)["message"]
         stuck = re.search(r"roll halted: (events-broker-\d)", message)
         assert stuck, message
-        now = _pods(api, namespace)
+        now = pod_uids(api, namespace)
         replaced = sorted(name for name in before if now.get(name) != before[name])
         assert replaced == [stuck.group(1)], (replaced, message)  # exactly one broker was restarted
         assert "num.partitions" in harness.runner.pod_log(namespace, stuck.group(1), lines=20)
         events = [e for e in api.items(f"/api/v1/namespaces/{namespace}/events") if e.get("reason") == "RollHalted"]
         assert events and stuck.group(1) in events[0]["message"]
         time.sleep(5)  # halted means halted: still only that broker restarted
-        assert sorted(n for n in before if _pods(api, namespace).get(n) != before[n]) == replaced
+        assert sorted(n for n in before if pod_uids(api, namespace).get(n) != before[n]) == replaced
 
         fixed = time.monotonic()
         api.merge_patch(path, {"spec": {"config": {"num.partitions": None}}})
@@ -129,6 +119,6 @@ def test_broker_that_does_not_come_back_halts_the_roll(harness, three_brokers):
         recovered_after = time.monotonic() - fixed
     finally:
         result = traffic.stop()
-    _report(f"bad config: roll halted after {halted_after:.1f}s; revert back to ready", recovered_after, result)
+    result.report(f"bad config: roll halted after {halted_after:.1f}s; revert back to ready", recovered_after)
     assert not result.problems, result.problems
     assert len(result.acked) > 50

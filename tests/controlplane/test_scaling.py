@@ -17,6 +17,7 @@ from .conftest import (
     REASSIGN_THROTTLE_BYTES,
     kafka_cluster,
     operator_metric,
+    pod_uids,
     topic,
 )
 from .traffic import Traffic
@@ -26,20 +27,10 @@ pytestmark = pytest.mark.timeout(780)
 BOOTSTRAP = "events-bootstrap:9092"
 
 
-def _pods(api, namespace: str) -> dict[str, str]:
-    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in api.items(f"/api/v1/namespaces/{namespace}/pods")}
-
 
 def _replicas(harness, namespace: str, name: str) -> dict[int, list[int]]:
     return {int(p): r for p, r in harness.kafka(namespace, BOOTSTRAP, "replicas", name)["replicas"].items()}
 
-
-def _report(what: str, seconds: float, result) -> None:
-    print(f"\n[issue-7] {what}: {seconds:.1f}s; producer: {len(result.acked)} acked, "
-          f"{result.failed} failed, worst pause {result.worst_pause:.2f}s; group consumer: "
-          f"{result.consumed} consumed, {result.redelivered} redelivered, {result.rebalances} assignment(s) "
-          f"(at {', '.join(f'{t:.1f}' for t in result.assigned_after)}s), "
-          f"worst gap {result.worst_gap:.2f}s")
 
 
 def test_scale_down_refused_then_up_then_drained_down(harness, namespace):
@@ -53,7 +44,7 @@ def test_scale_down_refused_then_up_then_drained_down(harness, namespace):
     harness.wait_condition(harness.custom(namespace, "topics", "orders"), "True", namespace=namespace)
 
     # 3 -> 1 with an RF 3 topic: refused, the condition names it, nothing changes.
-    before = _pods(api, namespace)
+    before = pod_uids(api, namespace)
     started = time.monotonic()
     api.merge_patch(path, {"spec": {"replicas": 1}})
     obj = harness.wait_condition(path, "False", "ScaleDownRefused", timeout=60, namespace=namespace)
@@ -61,7 +52,7 @@ def test_scale_down_refused_then_up_then_drained_down(harness, namespace):
     message = harness.condition(obj)["message"]
     assert "orders" in message and "more replicas than the 1 remaining broker" in message, message
     time.sleep(5)
-    assert api.get(sts_path)["spec"]["replicas"] == 3 and _pods(api, namespace) == before
+    assert api.get(sts_path)["spec"]["replicas"] == 3 and pod_uids(api, namespace) == before
     voters = harness.kafka(namespace, BOOTSTRAP, "describe", "orders")
     assert voters["replication"] == 3
 
@@ -81,7 +72,7 @@ def test_scale_down_refused_then_up_then_drained_down(harness, namespace):
         took = time.monotonic() - started
     finally:
         result = traffic.stop()
-    _report(f"3 -> 5 brokers (joined after {joined:.1f}s) and balanced", took, result)
+    result.report(f"3 -> 5 brokers (joined after {joined:.1f}s) and balanced", took)
     assert not result.problems, result.problems
     assert "balance" not in obj["status"]
     assert obj["status"]["voters"] == [0, 1, 2]  # three voters are enough: 3 and 4 stay observers
@@ -124,13 +115,13 @@ def test_scale_down_refused_then_up_then_drained_down(harness, namespace):
         took = time.monotonic() - started
     finally:
         result = traffic.stop()
-    _report("5 -> 3 brokers (drained first)", took, result)
+    result.report("5 -> 3 brokers (drained first)", took)
     assert not result.problems, result.problems
     assert len(result.acked) > 50
     for name in ("spread", "orders", "__consumer_offsets"):
         held = {b for r in _replicas(harness, namespace, name).values() for b in r}
         assert held <= {0, 1, 2}, (name, held)
-    wait_for(lambda: sorted(_pods(api, namespace)) == [f"events-broker-{i}" for i in range(3)], 60,
+    wait_for(lambda: sorted(pod_uids(api, namespace)) == [f"events-broker-{i}" for i in range(3)], 60,
              "the departed brokers' pods gone")
     events = [e.get("reason") for e in api.items(f"/api/v1/namespaces/{namespace}/events")
               if e["involvedObject"].get("kind") == "KafkaCluster"]
@@ -172,7 +163,7 @@ def _topic_replication_changes(harness, namespace: str) -> None:
             took = time.monotonic() - started
         finally:
             result = traffic.stop()
-        _report(step, took, result)
+        result.report(step, took)
         assert not result.problems, result.problems
         assert obj["status"]["replicationFactor"] == expect_rf
         layout = _replicas(harness, namespace, "moving")

@@ -38,6 +38,14 @@ class TrafficResult:
     assigned_after: list[float] = field(default_factory=list)  # seconds after its start, each assignment
     problems: list[str] = field(default_factory=list)
 
+    def report(self, what: str, seconds: float) -> None:
+        """One `[issue-7]` line (pytest -s): how long a step took and what clients saw."""
+        print(f"\n[issue-7] {what}: {seconds:.1f}s; producer: {len(self.acked)} acked, "
+              f"{self.failed} failed, worst pause {self.worst_pause:.2f}s; group consumer: "
+              f"{self.consumed} consumed, {self.redelivered} redelivered, {self.rebalances} assignment(s) "
+              f"(at {', '.join(f'{t:.1f}' for t in self.assigned_after)}s), "
+              f"worst gap {self.worst_gap:.2f}s")
+
 
 @dataclass
 class GroupCheck:
