@@ -6,7 +6,7 @@ import time
 from kio.schema.errors import ErrorCode
 
 from brook.broker.records import decode_records, parse_batches
-from tests.component.wire_helpers import batch, create_topic, fetch, produce
+from tests.component.wire_helpers import batch, create_topic, fetch, list_offsets, produce
 from tests.support.kafka_wire import WireClient
 
 
@@ -196,3 +196,82 @@ def test_a_large_fetch_sends_the_stored_bytes_across_segments(broker, topic_name
         # and a fetch from the middle starts at the batch holding the offset
         middle = fetch(c, topic_name, 102, partition_max_bytes=50_000_000)
         assert _values(middle.records)[0].startswith(b"020")
+
+
+READ_UNCOMMITTED, READ_COMMITTED = 0, 1
+LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
+
+
+def test_read_committed_fetch_without_transactions_reads_up_to_the_high_watermark(
+        broker, topic_name):
+    """No transactions exist, so the last stable offset is the high watermark and a
+    read_committed fetch returns every record, with an empty (not null) list of
+    aborted transactions; read_uncommitted sends null there, as Kafka does."""
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        for i in range(3):
+            assert produce(c, topic_name, batch([b"r%d-%d" % (i, j) for j in range(4)])
+                           ).error_code == ErrorCode.none
+        everything = [b"r%d-%d" % (i, j) for i in range(3) for j in range(4)]
+        for version in (12, 11, 4):  # flexible and non-flexible encodings
+            committed = fetch(c, topic_name, 0, isolation_level=READ_COMMITTED, version=version)
+            assert committed.error_code == ErrorCode.none
+            assert committed.high_watermark == 12, version
+            assert committed.last_stable_offset == committed.high_watermark, version
+            assert committed.aborted_transactions == (), version
+            assert _values(committed.records) == everything, version
+            from_middle = fetch(c, topic_name, 5, isolation_level=READ_COMMITTED,
+                                version=version)
+            assert _values(from_middle.records)[-1] == everything[-1], version
+            uncommitted = fetch(c, topic_name, 0, isolation_level=READ_UNCOMMITTED,
+                                version=version)
+            assert uncommitted.aborted_transactions is None, version
+            assert uncommitted.last_stable_offset == 12, version
+
+
+def test_read_committed_list_offsets_latest_is_the_high_watermark(broker, topic_name):
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        assert list_offsets(c, topic_name, LATEST, isolation_level=READ_COMMITTED)[:2] == \
+            (ErrorCode.none, 0)
+        produce(c, topic_name, batch([b"a", b"b", b"c"]))
+        produce(c, topic_name, batch([b"d", b"e"]))
+        hw = fetch(c, topic_name, 0).high_watermark
+        assert hw == 5
+        for level in (READ_COMMITTED, READ_UNCOMMITTED):
+            assert list_offsets(c, topic_name, LATEST, isolation_level=level)[:2] == \
+                (ErrorCode.none, hw)
+            assert list_offsets(c, topic_name, EARLIEST, isolation_level=level)[:2] == \
+                (ErrorCode.none, 0)
+            error, offset, _ = list_offsets(c, topic_name, MAX_TIMESTAMP, isolation_level=level)
+            assert error == ErrorCode.none and 0 <= offset < hw
+
+
+def test_confluent_kafka_read_committed_consumer_reads_everything(broker, topic_name):
+    """A real client asking for read_committed (librdkafka's default, set explicitly)
+    reads every record: nothing is held back as if a transaction were open."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name, partitions=2)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    sent = {b"v%04d" % i for i in range(500)}
+    for value in sorted(sent):
+        producer.produce(topic_name, value, key=value[-1:])
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": topic_name,
+                         "isolation.level": "read_committed", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic_name, p, OFFSET_BEGINNING) for p in (0, 1)])
+        got = []
+        deadline = time.monotonic() + 60
+        while len(got) < len(sent) and time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout=1):
+                assert message.error() is None, message.error()
+                got.append(message.value())
+        assert len(got) == len(sent) and set(got) == sent
+        for p in (0, 1):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, p), timeout=10)
+            assert low == 0 and high > 0
+    finally:
+        consumer.close()
