@@ -2,7 +2,10 @@
 
 kcat has defaults only (no -X), plus -z <codec> for compression. What it cannot do:
 
-* per-record timestamps: ignored (librdkafka stamps the current time);
+* per-record timestamps: kcat -P cannot set them; librdkafka stamps each record with
+  the wall clock when it is produced. The consumer prints them (%T), and the workload
+  check holds them to the window around the produce call (workload.produce_stamped)
+  and to send order within a partition;
 * per-record headers: -H applies to a whole invocation, so records are sent in runs of
   consecutive records that share (partition, headers); many different header sets mean
   many kcat runs, so more than MAX_RUNS runs raise Unsupported;

@@ -16,16 +16,23 @@ INDEX_LEN = 8  # every value starts with its zero-padded record index
 
 
 def make_records(driver: ClientDriver, count: int = 10_000, *, keys: int = 200,
-                 value_size: int = 100, seed: int = 0, timestamps: bool = True) -> list[dict]:
+                 value_size: int = 100, seed: int = 0, timestamps: bool = True,
+                 first_index: int = 0) -> list[dict]:
     """`count` keyed records of ~value_size bytes with headers (per record where the
     driver can; binary header values and repeated names where it can) and creation
-    timestamps in the last few seconds (if the driver can set them)."""
+    timestamps in the last few seconds (if the driver can set them).
+
+    Values start with their index, first_index .. first_index+count-1, so a later call
+    with the same seed continues a topic: same key pool (same key -> same partition
+    holds across both), same uniform headers, fresh values."""
     rng = random.Random(seed)
     now = int(time.time() * 1000)
     key_pool = [b"key-%d-" % k + rng.randbytes(rng.randrange(0, 12)) for k in range(keys)]
     uniform_headers = [("source", driver.name.encode()), ("run", b"%d" % seed)]
+    if first_index:
+        rng.seed(seed * 1_000_003 + first_index)
     out = []
-    for i in range(count):
+    for i in range(first_index, first_index + count):
         body_len = max(0, value_size - INDEX_LEN)
         value = b"%08d" % i + rng.randbytes(body_len // 2) + b"x" * (body_len - body_len // 2)
         if driver.supports_per_record_headers:
@@ -40,7 +47,8 @@ def make_records(driver: ClientDriver, count: int = 10_000, *, keys: int = 200,
             "key": key_pool[rng.randrange(keys)],
             "value": value,
             "headers": headers,
-            "timestamp_ms": now - (count - i) if timestamps and driver.supports_timestamps else None,
+            "timestamp_ms": (now - (first_index + count - i)
+                             if timestamps and driver.supports_timestamps else None),
             "partition": None,
         })
     return out
@@ -50,12 +58,29 @@ def record_index(value: bytes) -> int:
     return int(value[:INDEX_LEN])
 
 
+def produce_stamped(driver: ClientDriver, bootstrap: str, topic: str, records: list[dict],
+                    compression: str = "none") -> list[tuple[int, int]]:
+    """driver.produce, noting the wall-clock window around it on every record sent
+    without a timestamp: the client stamps those itself (CreateTime = when produce() was
+    called), so check_roundtrip can still check the timestamps read back."""
+    before = int(time.time() * 1000)
+    acks = driver.produce(bootstrap, topic, records, compression=compression)
+    after = int(time.time() * 1000) + 1
+    for r in records:
+        if r.get("timestamp_ms") is None:
+            r["sent_window"] = (before, after)
+    return acks
+
+
 def check_roundtrip(driver: ClientDriver, produced: list[dict], acks: list[tuple[int, int]],
                     consumed: list[dict], partitions: int) -> None:
     """Assert: every record read back exactly once, per-partition order kept, same key ->
     same partition, acks match the offsets read, headers/timestamps intact where the
-    driver supports them."""
+    driver supports them. A record sent without a timestamp (the client stamps it) must
+    come back with one inside the window produce_stamped noted around its produce call.
+    Record i of `produced` has index first + i, first being produced[0]'s index."""
     n = len(produced)
+    first = record_index(produced[0]["value"]) if produced else 0
     assert len(acks) == n, f"{len(acks)} acks for {n} records"
     assert len(set(acks)) == n, "duplicate (partition, offset) acks"
     assert all(0 <= p < partitions and o >= 0 for p, o in acks), "ack outside the topic"
@@ -70,13 +95,16 @@ def check_roundtrip(driver: ClientDriver, produced: list[dict], acks: list[tuple
         i = record_index(r["value"])
         assert i not in by_index, f"record {i} read twice"
         by_index[i] = r
-    assert sorted(by_index) == list(range(n)), "some records missing"
+    assert sorted(by_index) == list(range(first, first + n)), "some records missing"
 
     compare_headers = driver.supports_per_record_headers or _uniform(produced, "headers")
     key_partitions: dict[bytes, set[int]] = defaultdict(set)
     per_partition: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    sent_ts = [sent.get("timestamp_ms") for sent in produced]
+    stamped_in_order = all(t is not None for t in sent_ts) and sent_ts == sorted(sent_ts)
+    stamped_by_client = all("sent_window" in sent for sent in produced)
     for i, sent in enumerate(produced):
-        got = by_index[i]
+        got = by_index[first + i]
         assert got["key"] == sent["key"], f"record {i}: key {got['key']!r} != {sent['key']!r}"
         assert got["value"] == sent["value"], f"record {i}: value differs"
         if compare_headers:
@@ -84,16 +112,26 @@ def check_roundtrip(driver: ClientDriver, produced: list[dict], acks: list[tuple
                 f"record {i}: headers {got['headers']} != {sent['headers']}"
         if driver.supports_timestamps and sent.get("timestamp_ms") is not None:
             assert got["timestamp_ms"] == sent["timestamp_ms"], f"record {i}: timestamp differs"
+        elif "sent_window" in sent:
+            low, high = sent["sent_window"]
+            assert low <= got["timestamp_ms"] <= high, \
+                f"record {i}: timestamp {got['timestamp_ms']} outside its produce call {low}..{high}"
         if driver.exact_acks or sent.get("partition") is not None or sent.get("key"):
             assert acks[i] == (got["partition"], got["offset"]), \
                 f"record {i}: acked {acks[i]} but read at {(got['partition'], got['offset'])}"
         key_partitions[sent["key"]].add(got["partition"])
-        per_partition[got["partition"]].append((got["offset"], i))
+        per_partition[got["partition"]].append((got["offset"], i, got["timestamp_ms"]))
     split = {k: v for k, v in key_partitions.items() if len(v) > 1}
     assert not split, f"{len(split)} keys landed in several partitions"
     for p, items in per_partition.items():
-        order = [i for _, i in sorted(items)]
+        items.sort()
+        order = [i for _, i, _ in items]
         assert order == sorted(order), f"partition {p}: records out of produce order"
+        if stamped_in_order or stamped_by_client:
+            # timestamps given in send order, or stamped by the client as it sent each
+            # record in order: within a partition they never go back
+            times = [t for _, _, t in items]
+            assert times == sorted(times), f"partition {p}: timestamps go back"
 
 
 def _uniform(records: list[dict], field: str) -> bool:
