@@ -4,22 +4,32 @@ For each client (confluent-kafka, kafka-python, aiokafka, kcat, kafkajs, the Jav
 client): a 4-partition topic per codec, 10,000 keyed records with headers, read back
 from the beginning with partition assignment; every record once, order per partition,
 same key -> same partition, headers and timestamps intact, and batches stored on disk
-with the codec the client chose. Then SIGKILL, restart, read everything again, and
-keep producing with offsets continuing. Admin paths use each client's own admin API.
+with the codec the client chose. Then SIGKILL, restart, read all five topics again with
+the same checks, and keep producing: offsets continue and each topic reads back with
+every record exactly once. Admin paths use each client's own admin API.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
+from dataclasses import dataclass
 
 import pytest
 
 from tests.clients import ALL_DRIVERS, COMPRESSIONS, KafkaClientError, Unsupported, get_driver
-from tests.clients.workload import batch_codecs, check_roundtrip, make_records, wait_topic_ready
+from tests.clients.workload import (
+    batch_codecs,
+    check_roundtrip,
+    make_records,
+    produce_stamped,
+    wait_topic_ready,
+)
 from tests.support.broker_process import BrokerProcess
 from tools import paths
 
 RECORDS = 10_000
+MORE = 1_000  # produced after the restart
 PARTITIONS = 4
 
 pytestmark = pytest.mark.timeout(900)
@@ -61,47 +71,91 @@ def _offsets_by_partition(acks):
     return result
 
 
-def test_every_codec_round_trips(driver, client_broker):
-    bootstrap = client_broker.bootstrap
-    failures = []
-    for codec in COMPRESSIONS:
-        if codec not in driver.compressions:
-            failures.append(f"{codec}: client cannot use it here")
-            continue
+@pytest.fixture(scope="module")
+def codec_topics(client_broker) -> dict:
+    """codec -> CodecTopic, produced once per client (on its own broker) by the first
+    test that needs it."""
+    return {}
+
+
+@dataclass
+class CodecTopic:
+    topic: str
+    seed: int
+    records: list[dict]
+    acks: list[tuple[int, int]]
+
+
+def _seed(driver, codec: str) -> int:
+    # stable across processes (hash() of a str is salted per process)
+    return zlib.crc32(f"{driver.name}/{codec}".encode()) & 0xFFFF
+
+
+def _codec_topic(driver, broker, codec_topics, codec) -> CodecTopic:
+    if codec not in codec_topics:
         topic = f"roundtrip-{driver.name}-{codec}"
-        _create(driver, bootstrap, topic)
-        records = make_records(driver, RECORDS, seed=hash(codec) & 0xFFFF)
-        acks = driver.produce(bootstrap, topic, records, compression=codec)
-        consumed = driver.consume(bootstrap, topic, list(range(PARTITIONS)), RECORDS, 60)
+        _create(driver, broker.bootstrap, topic)
+        seed = _seed(driver, codec)
+        records = make_records(driver, RECORDS, seed=seed)
+        acks = produce_stamped(driver, broker.bootstrap, topic, records, compression=codec)
+        codec_topics[codec] = CodecTopic(topic, seed, records, acks)
+    return codec_topics[codec]
+
+
+def _check(label: str, seed: int, records, acks, consumed, driver) -> None:
+    try:
         check_roundtrip(driver, records, acks, consumed, PARTITIONS)
-        stored = sum((batch_codecs(client_broker.data_dir / f"{topic}-{p}")
+    except AssertionError as e:
+        raise AssertionError(f"{driver.name} {label} (make_records seed={seed}): {e}") from e
+
+
+def _usable_codecs(driver) -> list[str]:
+    missing = [codec for codec in COMPRESSIONS if codec not in driver.compressions]
+    assert not missing, f"{driver.name} cannot use {missing} here"
+    return list(COMPRESSIONS)
+
+
+def test_every_codec_round_trips(driver, client_broker, codec_topics):
+    bootstrap = client_broker.bootstrap
+    for codec in _usable_codecs(driver):
+        ct = _codec_topic(driver, client_broker, codec_topics, codec)
+        consumed = driver.consume(bootstrap, ct.topic, list(range(PARTITIONS)), RECORDS, 60)
+        _check(codec, ct.seed, ct.records, ct.acks, consumed, driver)
+        stored = sum((batch_codecs(client_broker.data_dir / f"{ct.topic}-{p}")
                       for p in range(PARTITIONS)), start=Counter())
         assert set(stored) == {codec}, f"{codec}: batches stored as {dict(stored)}"
-    assert not failures, failures
 
 
-def test_sigkill_restart_reads_everything_and_offsets_continue(driver, client_broker):
+def test_sigkill_restart_reads_everything_and_offsets_continue(driver, client_broker,
+                                                               codec_topics):
+    """All five codec topics survive SIGKILL: read again in full with the same checks,
+    then more records continue each partition's offsets and the whole topic reads back
+    with every record exactly once."""
     bootstrap = client_broker.bootstrap
-    topic = f"crash-{driver.name}"
-    _create(driver, bootstrap, topic)
-    first = make_records(driver, 2000, seed=1)
-    acks = driver.produce(bootstrap, topic, first)
+    topics = [_codec_topic(driver, client_broker, codec_topics, codec)
+              for codec in _usable_codecs(driver)]
     client_broker.kill()
     client_broker.start()
-    wait_topic_ready(bootstrap, topic, PARTITIONS)
-    again = driver.consume(bootstrap, topic, list(range(PARTITIONS)), len(first), 60)
-    check_roundtrip(driver, first, acks, again, PARTITIONS)
+    for ct in topics:
+        wait_topic_ready(bootstrap, ct.topic, PARTITIONS)
+        again = driver.consume(bootstrap, ct.topic, list(range(PARTITIONS)), RECORDS, 60)
+        _check(f"{ct.topic} after SIGKILL", ct.seed, ct.records, ct.acks, again, driver)
 
-    more = make_records(driver, 1000, seed=2)
-    for record, i in zip(more, range(2000, 3000), strict=True):
-        record["value"] = b"%08d" % i + record["value"][8:]
-    more_acks = driver.produce(bootstrap, topic, more)
-    before, after = _offsets_by_partition(acks), _offsets_by_partition(more_acks)
-    for partition, offsets in after.items():
-        expected_next = max(before.get(partition, [-1])) + 1
-        assert min(offsets) == expected_next, f"partition {partition} did not continue"
-    everything = driver.consume(bootstrap, topic, list(range(PARTITIONS)), 3000, 60)
-    assert len(everything) == 3000
+    codec_of = {ct.topic: codec for codec, ct in codec_topics.items()}
+    for ct in topics:
+        more = make_records(driver, MORE, seed=ct.seed, first_index=RECORDS)
+        more_acks = produce_stamped(driver, bootstrap, ct.topic, more,
+                                    compression=codec_of[ct.topic])
+        before, after = _offsets_by_partition(ct.acks), _offsets_by_partition(more_acks)
+        for partition, offsets in after.items():
+            expected_next = max(before.get(partition, [-1])) + 1
+            assert min(offsets) == expected_next, \
+                f"{ct.topic} partition {partition}: offsets {min(offsets)}.. after " \
+                f"{expected_next - 1} (seed={ct.seed})"
+        everything = driver.consume(bootstrap, ct.topic, list(range(PARTITIONS)),
+                                    RECORDS + MORE, 60)
+        _check(f"{ct.topic} after SIGKILL + {MORE} more", ct.seed, ct.records + more,
+               ct.acks + more_acks, everything, driver)
 
 
 def test_admin_paths(driver, client_broker):
