@@ -9,9 +9,9 @@
 //   to learn which partition each message went to; offsets come from the produce
 //   response (baseOffset + position within the partition's batch).
 // * kafkajs has no manual partition assignment (its consumer always joins a group), so
-//   consume() drives the client's own Cluster/Broker objects the way its consumer does
-//   (ListOffsets earliest, then Fetch from partition leaders, decoded by kafkajs, with
-//   the consumer's default fetch sizes, wait time and isolation level).
+//   consume() uses its public consumer with a fresh group per read, subscribed
+//   fromBeginning, defaults otherwise (fetch sizes, wait time, read_committed).
+// * Only the public API: require('kafkajs') and nothing under kafkajs/src.
 'use strict'
 
 const util = require('util')
@@ -24,7 +24,6 @@ const {
   ConfigResourceTypes,
   logLevel,
 } = require('kafkajs')
-const Batch = require('kafkajs/src/consumer/batch')
 const SnappyCodec = require('kafkajs-snappy')
 const lz4 = require('lz4js')
 const lz4xxh32 = require('lz4js/xxh32')
@@ -196,80 +195,47 @@ async function produce(req, lines, out) {
   }
 }
 
-function createCluster(kafka, options) {
-  const sym = Object.getOwnPropertySymbols(kafka).find(s => s.description === 'private:Kafka:createCluster')
-  return kafka[sym](options)
-}
-
-// kafkajs consumer defaults (src/consumer/index.js)
-const CONSUMER_DEFAULTS = {
-  maxWaitTimeInMs: 5000,
-  minBytes: 1,
-  maxBytes: 10485760,
-  maxBytesPerPartition: 1048576,
-  isolationLevel: 1, // READ_COMMITTED (readUncommitted = false)
-  metadataMaxAge: 300000,
-}
+// One fresh group per read: it has no committed offsets, so `fromBeginning` applies and
+// the read starts at each partition's log start, like the other drivers' manual reads.
+let groupSeq = 0
 
 async function consume(req, out) {
-  const deadline = Date.now() + req.timeout_ms
-  const cluster = createCluster(client(req.bootstrap), {
-    metadataMaxAge: CONSUMER_DEFAULTS.metadataMaxAge,
-    allowAutoTopicCreation: true,
-    isolationLevel: CONSUMER_DEFAULTS.isolationLevel,
-  })
-  await cluster.connect()
-  try {
-    await cluster.addTargetTopic(req.topic)
-    const partitions =
-      req.partitions != null ? req.partitions : cluster.findTopicPartitionMetadata(req.topic).map(p => p.partitionId)
-    const offsets = await cluster.fetchTopicsOffset([
-      { topic: req.topic, fromBeginning: true, partitions: partitions.map(partition => ({ partition })) },
-    ])
-    const next = new Map()
-    for (const { partition, offset } of offsets[0].partitions) next.set(partition, offset)
-    let count = 0
-    while (count < req.expected && Date.now() < deadline) {
-      const leaders = cluster.findLeaderForPartitions(req.topic, partitions)
-      const waitMs = Math.max(0, Math.min(CONSUMER_DEFAULTS.maxWaitTimeInMs, deadline - Date.now()))
-      await Promise.all(
-        Object.entries(leaders).map(async ([nodeId, leaderPartitions]) => {
-          const broker = await cluster.findBroker({ nodeId })
-          const { responses } = await broker.fetch({
-            maxWaitTime: waitMs,
-            minBytes: CONSUMER_DEFAULTS.minBytes,
-            maxBytes: CONSUMER_DEFAULTS.maxBytes,
-            isolationLevel: CONSUMER_DEFAULTS.isolationLevel,
-            topics: [
-              {
-                topic: req.topic,
-                partitions: leaderPartitions.map(partition => ({
-                  partition,
-                  fetchOffset: next.get(partition),
-                  maxBytes: CONSUMER_DEFAULTS.maxBytesPerPartition,
-                })),
-              },
-            ],
-          })
-          for (const { partitions: partitionsData } of responses) {
-            for (const pd of partitionsData) {
-              const batch = new Batch(req.topic, next.get(pd.partition), pd)
-              for (const m of batch.messages) {
-                out.push(
-                  [pd.partition, m.offset, m.timestamp, b64(m.key), b64(m.value), formatHeaders(m.headers)].join('\t')
-                )
-                count++
-              }
-              if (!batch.isEmptyIncludingFiltered()) {
-                next.set(pd.partition, (BigInt(batch.lastOffset()) + 1n).toString())
-              }
-            }
-          }
-        })
-      )
+  const wanted = req.partitions != null ? new Set(req.partitions) : null
+  const groupId = `brook-test-${process.pid}-${Date.now()}-${++groupSeq}`
+  const consumer = client(req.bootstrap).consumer({ groupId })
+  let count = 0
+  let finished = false
+  let finish
+  const done = new Promise(resolve => {
+    finish = () => {
+      finished = true
+      resolve()
     }
+  })
+  const timer = setTimeout(finish, req.timeout_ms)
+  if (req.expected <= 0) finish()
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topics: [req.topic], fromBeginning: true })
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        if (finished || (wanted && !wanted.has(batch.partition))) return
+        for (const m of batch.messages) {
+          out.push(
+            [batch.partition, m.offset, m.timestamp, b64(m.key), b64(m.value), formatHeaders(m.headers)].join('\t')
+          )
+          count++
+        }
+        if (count >= req.expected) finish()
+      },
+    })
+    // consumer.run returns once the consumer is running; records arrive in eachBatch.
+    // Stop (and leave the group) once everything expected is read or time is up;
+    // disconnecting from inside eachBatch would wait for itself.
+    await done
   } finally {
-    await cluster.disconnect()
+    clearTimeout(timer)
+    await consumer.disconnect()
   }
 }
 
@@ -287,10 +253,12 @@ async function describeConfigs(a, topic) {
   return res.configEntries
 }
 
+// An error the broker returned that kafkajs hands back as a result, not an exception;
+// the Python side names it from the code.
 function protocolError(code, message) {
-  const { createErrorFromCode } = require('kafkajs/src/protocol/error')
-  const e = createErrorFromCode(code)
-  if (message) e.message = message
+  const e = new Error(message || `broker error code ${code}`)
+  e.type = `ERROR_CODE_${code}`
+  e.code = code
   return e
 }
 
