@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kio.schema.errors import ErrorCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -70,6 +71,27 @@ class BrokerMetrics:
         self.leader_count.set_function(lambda: sum(1 for _ in led_partitions()))
         self.active_controller.set_function(lambda: 1 if is_controller() else 0)
         self.offline.set_function(lambda: offline_count() if is_controller() else 0)
+
+    def count_errors(self, api: str, body) -> None:
+        """Count each non-zero error_code of a response body (nested dicts and lists, as
+        handlers return them), per API and error name."""
+        stack = [body]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                code = item.get("error_code")
+                if code:
+                    self.count_error(api, code)
+                stack.extend(v for v in item.values() if isinstance(v, dict | list | tuple))
+            elif isinstance(item, list | tuple):
+                stack.extend(v for v in item if isinstance(v, dict | list | tuple))
+
+    def count_error(self, api: str, code: int) -> None:
+        try:
+            name = ErrorCode(code).name
+        except ValueError:
+            name = str(int(code))
+        self.request_errors.labels(api, name).inc()
 
     def serve(self, host: str, port: int):
         """Start the /metrics endpoint on its own thread; returns (server, thread)."""

@@ -26,6 +26,7 @@ READ_COMMITTED = 1
 async def handle_fetch(broker, ctx, request) -> dict:
     session_id = getattr(request, "session_id", 0)
     if session_id != 0:
+        broker.metrics.count_error("Fetch", ErrorCode.fetch_session_id_not_found)
         return encode_fetch_response(ctx.api_version, ctx.correlation_id, [],
                                      error_code=ErrorCode.fetch_session_id_not_found)
     max_wait_ms = max(0, ms(request.max_wait))
@@ -48,8 +49,11 @@ async def handle_fetch(broker, ctx, request) -> dict:
         await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
-    if replica_id < 0:
-        for topic, partitions in plan:
+    for topic, partitions in plan:
+        for p in partitions:
+            if p.error_code:
+                broker.metrics.count_error("Fetch", p.error_code)
+        if replica_id < 0:
             size = sum(p.records_size for p in partitions)
             if size:
                 broker.metrics.bytes_out.labels(topic).inc(size)

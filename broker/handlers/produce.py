@@ -67,7 +67,6 @@ def _produce_partition(broker, topic: str, data, acks: int, now_ms: int, timeout
             f"the min.isr requirement of {min_isr} for partition {topic}-{index}")
     outcome = partition.append(bytes(data.records), now_ms)
     if outcome.error != ErrorCode.none:
-        broker.metrics.request_errors.labels("Produce", outcome.error.name).inc()
         result = _partition_error(index, outcome.error, outcome.message)
         result["record_errors"] = [{"batch_index": i, "batch_index_error_message": m}
                                    for i, m in outcome.record_errors]

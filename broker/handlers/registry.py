@@ -52,7 +52,14 @@ def api(key: int, name: str, min_version: int, max_version: int,
     def register(handler: Handler) -> Handler:
         if key in APIS:
             raise RuntimeError(f"API {key} ({name}) registered twice")
-        APIS[key] = ApiSpec(key, name, min_version, max_version, handler,
+
+        async def counted(broker, ctx, request):
+            body = await handler(broker, ctx, request)
+            if isinstance(body, dict):  # encoded parts (Fetch) count their own errors
+                broker.metrics.count_errors(name, body)
+            return body
+
+        APIS[key] = ApiSpec(key, name, min_version, max_version, counted,
                             advertised_min_version)
         return handler
 

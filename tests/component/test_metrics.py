@@ -2,9 +2,16 @@
 
 import time
 import urllib.request
+from datetime import timedelta
 
 import confluent_kafka
+from kio.schema.delete_topics.v6.request import DeleteTopicsRequest, DeleteTopicState
+from kio.schema.errors import ErrorCode
+from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.component.wire_helpers import batch, create_topic, fetch, list_offsets, produce
+from tests.support.kafka_wire import WireClient
 
 
 def _scrape(broker) -> dict:
@@ -47,3 +54,45 @@ def test_produce_and_fetch_show_up_in_metrics(broker, topic_name):
         assert time.monotonic() < deadline, "log end offset gauge never reached 50"
         time.sleep(0.5)
     assert _scrape(broker)[("brook_log_size_bytes", partition)] > 5000
+
+
+def _errors(samples, api: str) -> dict[str, float]:
+    return {dict(labels)["error"]: value for (name, labels), value in samples.items()
+            if name == "brook_request_errors_total" and dict(labels).get("api") == api}
+
+
+def test_error_codes_of_every_api_are_counted_per_api_and_error(broker, topic_name):
+    """Each error code a response carries counts once under its API and Kafka's name."""
+    before = _scrape(broker)
+    missing = topic_name + "-missing"
+    with WireClient(broker.bootstrap) as c:
+        assert create_topic(c, topic_name).error_code == ErrorCode.none
+        assert create_topic(c, topic_name).error_code == ErrorCode.topic_already_exists
+        assert create_topic(c, topic_name + "-bad", cleanup_policy="shred").error_code == \
+            ErrorCode.invalid_config
+        assert produce(c, topic_name, batch([b"v"]), partition=9).error_code == \
+            ErrorCode.unknown_topic_or_partition
+        assert fetch(c, topic_name, 99).error_code == ErrorCode.offset_out_of_range
+        assert list_offsets(c, topic_name, -1, partition=9)[0] == \
+            ErrorCode.unknown_topic_or_partition
+        metadata = c.request(MetadataRequest(
+            topics=(MetadataRequestTopic(topic_id=None, name=missing),),
+            allow_auto_topic_creation=False, include_topic_authorized_operations=False))
+        assert metadata.topics[0].error_code == ErrorCode.unknown_topic_or_partition
+        deleted = c.request(DeleteTopicsRequest(
+            topics=(DeleteTopicState(name=missing, topic_id=None),),
+            timeout=timedelta(seconds=5)))
+        assert deleted.responses[0].error_code == ErrorCode.unknown_topic_or_partition
+    after = _scrape(broker)
+    expected = {
+        "CreateTopics": {"topic_already_exists": 1, "invalid_config": 1},
+        "Produce": {"unknown_topic_or_partition": 1},
+        "Fetch": {"offset_out_of_range": 1},
+        "ListOffsets": {"unknown_topic_or_partition": 1},
+        "Metadata": {"unknown_topic_or_partition": 1},
+        "DeleteTopics": {"unknown_topic_or_partition": 1},
+    }
+    for api, errors in expected.items():
+        old, new = _errors(before, api), _errors(after, api)
+        grown = {e: new[e] - old.get(e, 0) for e in new if new[e] != old.get(e, 0)}
+        assert grown == errors, f"{api}: {grown}"
