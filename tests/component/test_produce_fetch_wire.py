@@ -275,3 +275,21 @@ def test_confluent_kafka_read_committed_consumer_reads_everything(broker, topic_
             assert low == 0 and high > 0
     finally:
         consumer.close()
+
+
+def test_broker_message_max_bytes_is_the_default_for_topics(fresh_broker, topic_name):
+    """message.max.bytes of the broker applies to topics without max.message.bytes
+    (MESSAGE_TOO_LARGE per batch); a topic's own max.message.bytes overrides it, and
+    log.segment.bytes bounds a whole request (RECORD_LIST_TOO_LARGE), as in Kafka."""
+    broker = fresh_broker(message_max_bytes=1500, log_segment_bytes=16384)
+    with WireClient(broker.bootstrap) as c:
+        create_topic(c, topic_name)
+        create_topic(c, topic_name + "-own", max_message_bytes=5000)
+        assert produce(c, topic_name, batch([b"x" * 2000])).error_code == \
+            ErrorCode.message_too_large
+        assert produce(c, topic_name, batch([b"x" * 1000])).error_code == ErrorCode.none
+        assert produce(c, topic_name + "-own", batch([b"x" * 2000])).error_code == \
+            ErrorCode.none
+        many = b"".join(batch([b"y" * 1000]) for _ in range(20))  # each batch fits
+        assert produce(c, topic_name, many).error_code == ErrorCode.record_list_too_large
+        assert fetch(c, topic_name, 0).high_watermark == 1
