@@ -50,9 +50,13 @@ def test_unknown_api_key_closes_the_connection(broker):
 
 
 def test_unsupported_version_of_a_known_api_closes_the_connection(broker):
-    with WireClient(broker.bootstrap) as client:
+    with WireClient(broker.bootstrap) as bystander, WireClient(broker.bootstrap) as client:
         client.send_frame(struct.pack(">hhih", 0, 2, 1, -1))  # Produce v2 is below Kafka 4's floor
         assert client.closed_by_peer()
+        response = bystander.request(ApiVersionsRequest(client_software_name="t",
+                                                        client_software_version="1"))
+        assert response.error_code == ErrorCode.none
+    _still_serves(broker.bootstrap)
 
 
 def test_too_new_api_versions_gets_v0_answer_with_unsupported_version(broker):
