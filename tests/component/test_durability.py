@@ -3,6 +3,9 @@
 import confluent_kafka
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from brook.broker.storage.checkpoint import read_offset
+from brook.broker.storage.log import CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE
+
 
 def _create(bootstrap, topic, partitions=2, config=None):
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -48,6 +51,8 @@ def test_sigkill_loses_no_acknowledged_record_and_offsets_continue(fresh_broker,
     _create(broker.bootstrap, topic_name)
     first = _produce(broker.bootstrap, topic_name, 2000, acks="all")
     broker.kill()
+    for partition in (0, 1):  # a crash leaves no clean-shutdown marker: recovery will run
+        assert not (broker.data_dir / f"{topic_name}-{partition}" / CLEAN_SHUTDOWN_FILE).exists()
     broker.start()
     again = _consume_all(broker.bootstrap, topic_name, 2, len(first))
     assert sorted(again) == sorted(first)
@@ -65,7 +70,13 @@ def test_sigterm_stops_cleanly_and_restart_needs_no_recovery(fresh_broker, topic
     acked = _produce(broker.bootstrap, topic_name, 300)
     assert broker.stop() == 0
     assert "stopped cleanly" in broker.log_tail()
+    # A log opens without the recovery scan (CRC check of its tail segments) exactly when
+    # this marker is present (storage/log.py); the recovery point covers the whole log.
+    directory = broker.data_dir / f"{topic_name}-0"
+    assert (directory / CLEAN_SHUTDOWN_FILE).exists()
+    assert read_offset(directory / RECOVERY_POINT_FILE) == 300
     broker.start()
+    assert not (directory / CLEAN_SHUTDOWN_FILE).exists()  # taken: the clean path was used
     assert sorted(_consume_all(broker.bootstrap, topic_name, 1, 300)) == sorted(acked)
 
 
