@@ -50,8 +50,11 @@ def driver(request):
 
 @pytest.fixture(scope="module")
 def client_broker(driver, tmp_path_factory):
-    """One broker per client, so the crash test of one client cannot disturb another."""
-    process = BrokerProcess(tmp_path_factory.mktemp(f"brook-{driver.name}") / "data").start()
+    """One broker per client, so the crash test of one client cannot disturb another.
+    No initial rebalance delay, as in the server.properties Kafka ships for development:
+    kafkajs reads through a fresh consumer group each time."""
+    process = BrokerProcess(tmp_path_factory.mktemp(f"brook-{driver.name}") / "data",
+                            {"group.initial.rebalance.delay.ms": "0"}).start()
     yield process
     process.kill()
 
