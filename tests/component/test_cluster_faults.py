@@ -16,8 +16,9 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.component.test_cluster import create, leader_of, read_all, replica_records
-from tests.support.cluster import BrokerCluster
+from brook.broker.records import decode_records
+from tests.component.test_cluster import create, leader_of
+from tests.support.cluster import BrokerCluster, replicas_identical
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -36,27 +37,15 @@ def cluster(tmp_path):
     brokers.stop()
 
 
-def high_watermark(bootstrap: str, topic: str, partition: int = 0) -> int:
-    consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "hw"})
-    try:
-        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
-    finally:
-        consumer.close()
-
-
 def replicas_converge(cluster, topic: str, partition: int, min_hw: int,
                       timeout: float = 40) -> list:
-    """Wait until every replica holds the same records below the high watermark (at
-    least min_hw: a resumed old leader answers with its stale one until it learns)."""
-
-    def same():
-        hw = high_watermark(cluster.bootstrap, topic, partition)
-        if hw < min_hw:
-            return None
-        copies = [replica_records(b.data_dir, topic, partition, hw) for b in cluster.brokers]
-        return copies[0] if all(c == copies[0] for c in copies) and \
-            len(copies[0]) == hw else None
-    return wait_until(same, timeout, "the replicas to converge", 0.5)
+    """Wait until every replica stores byte-identical batches up to the high watermark
+    (at least min_hw: a resumed old leader answers with its stale one until it learns);
+    returns their (offset, value) records."""
+    hw, batches = replicas_identical(cluster, topic, partition, min_hw=min_hw,
+                                     timeout=timeout)
+    return [(r.offset, r.value) for batch in batches for r in decode_records(batch)
+            if r.offset < hw]
 
 
 def produce_all(producer, topic: str, values, timeout: float = 30) -> list:
@@ -259,52 +248,3 @@ def test_group_survives_coordinator_death(cluster):
     more = consume(second, 30)
     second.close()
     assert sorted(more) == [b"%05d" % i for i in range(300, 330)]
-
-
-def test_java_idempotent_producer_across_a_leader_kill(cluster):
-    from tests.clients import ToolUnavailable, get_driver
-    from tests.clients.workload import record_index
-    driver = get_driver("java")
-    if driver.unavailable_reason():
-        pytest.skip(driver.unavailable_reason())
-    admin = create(cluster, "java-kill")
-    count = 20_000
-    records = [{"key": None, "value": b"%08d" % i + b"j" * 40, "headers": [],
-                "timestamp_ms": None, "partition": 0} for i in range(count)]
-    outcome: dict = {}
-
-    def run():
-        try:
-            # ~5 s of sending at 4,000 records/s: the kill lands mid-stream on any machine
-            outcome["acks"] = driver.produce(cluster.bootstrap, "java-kill", records,
-                                             per_second=4000)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            outcome["error"] = exc
-        outcome["done"] = time.monotonic()
-
-    try:
-        driver.produce(cluster.bootstrap, "java-kill", [])  # warm up the JVM
-    except (ToolUnavailable, Exception):
-        pass
-    victim = leader_of(admin, "java-kill")
-    thread = threading.Thread(target=run, daemon=True)
-    started = time.monotonic()
-    thread.start()
-    wait_until(lambda: high_watermark(cluster.bootstrap, "java-kill") > 500, 40,
-               "the java producer to start writing", 0.1)
-    killed_at = time.monotonic()
-    cluster.brokers[victim].kill()
-    thread.join(120)
-    driver.close()
-    assert "done" in outcome, "the java producer never finished"
-    assert "error" not in outcome, outcome.get("error")
-    print(f"\njava: {count} records in {outcome['done'] - started:.1f}s; leader killed "
-          f"{killed_at - started:.1f}s in; produce finished {outcome['done'] - killed_at:.1f}s "
-          "after the kill")
-    assert outcome["done"] > killed_at + 0.5, "the kill came after the producer was done"
-    acks = outcome["acks"]
-    assert len(acks) == count and len(set(acks)) == count
-    seen = read_all(cluster.bootstrap, "java-kill", 1, count)
-    indexes = [record_index(v) for _, _, v in sorted(seen)]
-    assert indexes == list(range(count)), "records lost, duplicated or out of order"
-    cluster.brokers[victim].start(timeout=60)
