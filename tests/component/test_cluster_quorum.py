@@ -110,3 +110,71 @@ def test_two_of_three_replicas_down_refuses_acks_all_then_resumes(tmp_path):
         assert values[0] == b"all-up" and b"resumed" in values
     finally:
         cluster.stop()
+
+
+def _snapshot_index(broker) -> int:
+    """Index of the newest metadata snapshot in a broker's own metadata directory."""
+    files = sorted((broker.data_dir / "__cluster_metadata").glob("snapshot-*.checkpoint"))
+    return int(files[-1].name.split("-")[1]) if files else 0
+
+
+def _topics_seen_by(broker) -> dict[str, int]:
+    """topic -> leader of partition 0, from a Metadata request to this broker alone."""
+    from kio.schema.errors import ErrorCode
+    from kio.schema.metadata.v12 import MetadataRequest
+
+    from tests.support.kafka_wire import WireClient
+    with WireClient(broker.bootstrap) as client:
+        meta = client.request(MetadataRequest(topics=None, allow_auto_topic_creation=False,
+                                              include_topic_authorized_operations=False))
+    return {t.name: t.partitions[0].leader_id for t in meta.topics
+            if t.error_code == ErrorCode.none and t.partitions}
+
+
+def test_metadata_snapshots_are_loaded_on_restart_and_sent_to_a_new_broker(tmp_path):
+    """brook.metadata.snapshot.records=10: 15 topic creations make every voter snapshot
+    and drop the log prefix. All three restart from their snapshots (kill -9), then a
+    fourth broker, new to the cluster, can only catch up by installing one."""
+    cluster = BrokerCluster(tmp_path, 4, voters=3, brook_metadata_snapshot_records="10")
+    names = [f"snap-{i:02d}" for i in range(60)]
+    try:
+        for broker in cluster.brokers[:3]:
+            broker.launch()
+        for broker in cluster.brokers[:3]:
+            broker.wait_ready(60)
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        for i in range(0, len(names), 4):  # one metadata record per request
+            for future in admin.create_topics([NewTopic(n, 1, 1)
+                                               for n in names[i:i + 4]]).values():
+                future.result(60)
+        deadline = time.monotonic() + 60
+        while not all(_snapshot_index(b) > 0 for b in cluster.brokers[:3]):
+            assert time.monotonic() < deadline, "no metadata snapshot was taken"
+            time.sleep(0.5)
+        before = _snapshot_index(cluster.brokers[0])
+
+        for broker in cluster.brokers[:3]:
+            broker.kill()
+        for broker in cluster.brokers[:3]:
+            broker.launch()
+        for broker in cluster.brokers[:3]:
+            broker.wait_ready(60)
+        deadline = time.monotonic() + 60
+        while not all(set(names) <= set(_topics_seen_by(b)) for b in cluster.brokers[:3]):
+            assert time.monotonic() < deadline, "topics missing after the restart"
+            time.sleep(0.5)
+        assert _snapshot_index(cluster.brokers[0]) >= before
+
+        newcomer = cluster.brokers[3]
+        newcomer.start(timeout=60)
+        deadline = time.monotonic() + 60
+        while not (set(names) <= set(_topics_seen_by(newcomer))):
+            assert time.monotonic() < deadline, "the new broker never learned the topics"
+            time.sleep(0.5)
+        # it holds a snapshot it did not take itself: nothing before that index was
+        # left in any voter's log to send it
+        assert _snapshot_index(newcomer) >= before
+        leaders = _topics_seen_by(newcomer)
+        assert all(leaders[n] in (0, 1, 2) for n in names)
+    finally:
+        cluster.stop()
