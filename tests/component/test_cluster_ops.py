@@ -237,3 +237,53 @@ def test_reassignment_copies_at_the_throttled_rate_until_the_throttle_is_lifted(
               f"{elapsed:.1f}s; the rest in seconds once lifted")
     finally:
         cluster.stop()
+
+
+def _leader_and_isr(admin, topic: str) -> tuple[int, list[int]]:
+    md = admin.list_topics(topic, timeout=10).topics[topic].partitions[0]
+    return md.leader, sorted(md.isrs)
+
+
+def _move_leadership_off_broker_0(cluster, admin, topic: str) -> None:
+    """Kill the preferred leader 0, wait for another leader, restart 0 and wait until it
+    is back in the ISR (as a follower)."""
+    admin.create_topics([NewTopic(topic, 1, replica_assignment=[[0, 1, 2]])])[topic].result(20)
+    wait_until(lambda: _leader_and_isr(admin, topic) == (0, [0, 1, 2]), 30, "leader 0")
+    cluster.brokers[0].kill()
+    wait_until(lambda: _leader_and_isr(admin, topic)[0] in (1, 2), 30, "a new leader")
+    cluster.brokers[0].start(timeout=60)
+    wait_until(lambda: _leader_and_isr(admin, topic)[1] == [0, 1, 2], 40, "0 in the ISR")
+
+
+def test_preferred_leader_election_moves_leadership_back(tmp_path):
+    """ElectLeaders (PREFERRED) through confluent-kafka's AdminClient; the automatic
+    rebalance is off, so only the election can give broker 0 its leadership back."""
+    from confluent_kafka import ElectionType, TopicPartition
+
+    cluster = BrokerCluster(tmp_path, 3, auto_leader_rebalance_enable="false").start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        _move_leadership_off_broker_0(cluster, admin, "preferred")
+        assert _leader_and_isr(admin, "preferred")[0] != 0
+        partition = TopicPartition("preferred", 0)
+        result = admin.elect_leaders(ElectionType.PREFERRED, [partition]).result(30)
+        assert result[partition] is None, result
+        wait_until(lambda: _leader_and_isr(admin, "preferred")[0] == 0, 20,
+                   "the preferred replica to lead")
+        # already led by its preferred replica: Kafka's ELECTION_NOT_NEEDED
+        again = admin.elect_leaders(ElectionType.PREFERRED, [partition]).result(30)
+        assert again[partition] is not None
+        assert again[partition].code() == confluent_kafka.KafkaError.ELECTION_NOT_NEEDED
+    finally:
+        cluster.stop()
+
+
+def test_auto_leader_rebalance_moves_leadership_back(tmp_path):
+    cluster = BrokerCluster(tmp_path, 3, leader_imbalance_check_interval_seconds="2").start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        _move_leadership_off_broker_0(cluster, admin, "rebalanced")
+        wait_until(lambda: _leader_and_isr(admin, "rebalanced")[0] == 0, 40,
+                   "the automatic rebalance to hand leadership back to broker 0")
+    finally:
+        cluster.stop()
