@@ -187,6 +187,13 @@ def test_leader_kills_lose_no_acknowledged_record(cluster):
 
 
 def test_acks_all_refused_below_min_isr_and_resumes(cluster):
+    """One follower killed (still two in the ISR: writes go on), the other frozen: the
+    ISR falls below min.insync.replicas=2 and acks=all is refused or times out.
+
+    Not "kill two of three": these three brokers are also the three metadata voters,
+    so killing two loses the quorum too, nobody can shrink the ISR and produces only
+    time out (as in Kafka's combined mode). test_cluster_quorum.py kills two of three
+    replicas on four brokers and sees NOT_ENOUGH_REPLICAS."""
     admin = create(cluster)
     leader = leader_of(admin, TOPIC)
     followers = [i for i in range(3) if i != leader]

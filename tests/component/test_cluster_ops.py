@@ -287,3 +287,46 @@ def test_auto_leader_rebalance_moves_leadership_back(tmp_path):
                    "the automatic rebalance to hand leadership back to broker 0")
     finally:
         cluster.stop()
+
+
+def _wire_partitions(broker, topic: str) -> list:
+    """The topic's partitions from a Metadata (v12) request to one broker."""
+    from kio.schema.metadata.v12 import MetadataRequest
+    from kio.schema.metadata.v12.request import MetadataRequestTopic
+
+    from tests.support.kafka_wire import WireClient
+    with WireClient(broker.bootstrap) as client:
+        meta = client.request(MetadataRequest(
+            topics=(MetadataRequestTopic(topic_id=None, name=topic),),
+            allow_auto_topic_creation=False, include_topic_authorized_operations=False))
+    return sorted(meta.topics[0].partitions, key=lambda p: p.partition_index)
+
+
+def test_rack_aware_placement_and_offline_replicas(tmp_path):
+    """broker.rack a, a, b, c: every partition of an RF=3 topic gets one replica per rack
+    (so one on broker 3, the only one in rack c). While broker 3 is down, Metadata lists
+    it among each partition's offline replicas; once it is back, none are offline."""
+    racks = {0: "a", 1: "a", 2: "b", 3: "c"}
+    cluster = BrokerCluster(tmp_path, 4)  # 0-2 vote, 3 observes
+    for node, rack in racks.items():
+        cluster.brokers[node].overrides["broker.rack"] = rack
+    cluster.start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        nodes = admin.describe_cluster(request_timeout=10).result(15).nodes
+        assert {n.id: n.rack for n in nodes} == racks
+        admin.create_topics([NewTopic("racked", 6, 3)])["racked"].result(20)
+        for p in _wire_partitions(cluster.brokers[0], "racked"):
+            assert sorted(racks[b] for b in p.replica_nodes) == ["a", "b", "c"], p
+            assert tuple(p.offline_replicas) == ()
+
+        cluster.brokers[3].kill()
+        wait_until(lambda: all(tuple(p.offline_replicas) == (3,) and 3 not in p.isr_nodes
+                               for p in _wire_partitions(cluster.brokers[0], "racked")),
+                   30, "broker 3 listed as an offline replica")
+        cluster.brokers[3].start(timeout=60)
+        wait_until(lambda: all(tuple(p.offline_replicas) == () and 3 in p.isr_nodes
+                               for p in _wire_partitions(cluster.brokers[0], "racked")),
+                   40, "no offline replicas once broker 3 is back")
+    finally:
+        cluster.stop()
