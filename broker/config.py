@@ -109,6 +109,10 @@ BROKER_PROPERTIES: dict[str, tuple[str, object]] = {
     "connections.max.idle.ms": ("long", 600_000),
     # Brook's own: Prometheus endpoint (host:port; empty disables).
     "brook.metrics.listener": ("str", "127.0.0.1:9404"),
+    # Brook's own: a metadata snapshot after this many applied metadata records (0 =
+    # never). Kafka's metadata.log.max.record.bytes.between.snapshots counts bytes
+    # instead, hence not that name.
+    "brook.metadata.snapshot.records": ("int", 20_000),
 }
 
 

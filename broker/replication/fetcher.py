@@ -2,7 +2,7 @@
 
 For each partition it follows from that leader it first asks OffsetForLeaderEpoch
 where its last epoch ends on the leader and cuts anything beyond (the tail an old
-leader wrote that never committed), then fetches with replica_id set, appending the
+leader wrote that never committed; the rule is in truncation.py), then fetches with replica_id set, appending the
 leader's batches unchanged and taking the leader's high watermark.
 """
 
@@ -24,6 +24,7 @@ from kio.schema.offset_for_leader_epoch.v4.request import (
 from .. import records
 from ..protocol.client import BrokerConnectionError, KafkaConnection
 from ..storage.log import UnexpectedAppendOffsetError
+from .truncation import decide_truncation
 
 log = logging.getLogger("brook.replication.fetcher")
 
@@ -140,16 +141,20 @@ class ReplicaFetcher:
                               item.error_code.name)
                     continue
                 partition = followed.partition
-                end = item.end_offset
+                log_end = partition.log.log_end_offset
                 if partition.epochs.latest_epoch < 0:
-                    end = partition.log.log_end_offset  # nothing written under any epoch yet
-                elif item.leader_epoch < 0 or end < 0:
-                    end = partition.follower_high_watermark
-                if end < partition.log.log_end_offset:
-                    log.warning("%s-%d: truncating divergent tail %d -> %d", topic.topic,
-                                item.partition, partition.log.log_end_offset, end)
-                    partition.truncate_to(max(end, partition.log.log_start_offset))
-                followed.truncated = True
+                    followed.truncated = True  # nothing written under any epoch yet
+                    continue
+                decision = decide_truncation(item.leader_epoch, item.end_offset,
+                                             partition.epochs, log_end,
+                                             partition.follower_high_watermark)
+                if decision.offset < log_end:
+                    log.warning("%s-%d: truncating divergent tail %d -> %d (leader epoch %d "
+                                "ends at %d)", topic.topic, item.partition, log_end,
+                                decision.offset, item.leader_epoch, item.end_offset)
+                    partition.truncate_to(max(decision.offset, partition.log.log_start_offset))
+                # not completed: the next round asks again with the epoch now latest
+                followed.truncated = decision.completed
 
     async def _fetch_once(self, conn: KafkaConnection) -> None:
         replicas = self.broker.replicas

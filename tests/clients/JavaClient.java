@@ -4,7 +4,8 @@
 //     java -cp <kafka jars> tests/clients/JavaClient.java
 // (no build output). It serves requests read from stdin until EOF; the line protocol is
 // described in tests/clients/wire.py. Every client uses its default settings except
-// bootstrap.servers and compression.type.
+// bootstrap.servers and compression.type (and, for produce with "durable", acks=all
+// and enable.idempotence=true set explicitly).
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -141,6 +142,12 @@ public class JavaClient {
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         String compression = req.get("compression").asText();
         if (!compression.equals("none")) props.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, compression);
+        if (req.has("durable") && req.get("durable").asBoolean()) {
+            // the cluster fault tests: state the guarantees they check rather than rely
+            // on the client's defaults (which are the same since Kafka 3.0)
+            props.put(ProducerConfig.ACKS_CONFIG, "all");
+            props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        }
         int[] partitions = new int[count];
         long[] offsets = new long[count];
         AtomicReference<Exception> error = new AtomicReference<>();

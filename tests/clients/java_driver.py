@@ -30,8 +30,12 @@ class JavaClientDriver(HelperDriver):
         ]
         return argv, None
 
-    def produce(self, bootstrap, topic, records, compression="none", per_second: int = 0):
+    def produce(self, bootstrap, topic, records, compression="none", per_second: int = 0,
+                durable: bool = False):
         """per_second > 0 paces the sends, so a fault can land while the producer is
-        still busy however fast the machine is."""
+        still busy however fast the machine is. durable: set acks=all and
+        enable.idempotence=true explicitly (the cluster fault tests)."""
         extra = {"per_second": per_second} if per_second else {}
+        if durable:
+            extra["durable"] = True
         return super().produce(bootstrap, topic, records, compression, **extra)

@@ -14,8 +14,8 @@ from kafka import TopicPartition as KTopicPartition
 from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.component.test_cluster import TOPIC, Writer, read_all, replica_records
-from tests.support.cluster import BrokerCluster
+from tests.component.test_cluster import TOPIC, Writer, read_all
+from tests.support.cluster import BrokerCluster, replicas_identical
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -65,19 +65,16 @@ def test_reassignment_to_other_brokers_under_load(tmp_path):
               f"resumed; {len(writer.acked)} records acknowledged under load")
         assert not writer.failed, writer.failed[:3]
         acked = writer.acked
-        seen = read_all(cluster.bootstrap, TOPIC, 1, len(acked))
+        seen = read_all(cluster.bootstrap, TOPIC, 1)
         values = [v for _, _, v in sorted(seen)]
         assert len(values) == len(set(values)), "a record was stored twice"
         assert set(values) >= {v for _, _, v in acked}, "an acknowledged record was lost"
-        # Broker 0's copy is gone; the new replica set holds identical logs.
+        # Broker 0's copy is gone; the new replica set stores byte-identical batches up
+        # to the high watermark.
         wait_until(lambda: not (cluster.brokers[0].data_dir / f"{TOPIC}-0").exists(), 20,
                    "broker 0 to delete its replica")
-        hw = max(o for _, o, _ in seen) + 1
-        copies = wait_until(lambda: (c := [replica_records(cluster.brokers[b].data_dir, TOPIC,
-                                                           0, hw) for b in (1, 2, 3)])
-                            and c[0] == c[1] == c[2] and len(c[0]) == hw and c, 20,
-                            "the new replicas to match")
-        assert len(copies[0]) == hw
+        hw, _ = replicas_identical(cluster, TOPIC, 0, brokers=[1, 2, 3], timeout=30)
+        assert [o for _, o, _ in sorted(seen)] == list(range(hw))
     finally:
         cluster.stop()
 
@@ -238,5 +235,98 @@ def test_reassignment_copies_at_the_throttled_rate_until_the_throttle_is_lifted(
         assert _log_bytes(cluster.brokers[1], "moving") == total
         print(f"\nthrottled at {rate:,} B/s: {copied:,} of {total:,} bytes copied in "
               f"{elapsed:.1f}s; the rest in seconds once lifted")
+    finally:
+        cluster.stop()
+
+
+def _leader_and_isr(admin, topic: str) -> tuple[int, list[int]]:
+    md = admin.list_topics(topic, timeout=10).topics[topic].partitions[0]
+    return md.leader, sorted(md.isrs)
+
+
+def _move_leadership_off_broker_0(cluster, admin, topic: str) -> None:
+    """Kill the preferred leader 0, wait for another leader, restart 0 and wait until it
+    is back in the ISR (as a follower)."""
+    admin.create_topics([NewTopic(topic, 1, replica_assignment=[[0, 1, 2]])])[topic].result(20)
+    wait_until(lambda: _leader_and_isr(admin, topic) == (0, [0, 1, 2]), 30, "leader 0")
+    cluster.brokers[0].kill()
+    wait_until(lambda: _leader_and_isr(admin, topic)[0] in (1, 2), 30, "a new leader")
+    cluster.brokers[0].start(timeout=60)
+    wait_until(lambda: _leader_and_isr(admin, topic)[1] == [0, 1, 2], 40, "0 in the ISR")
+
+
+def test_preferred_leader_election_moves_leadership_back(tmp_path):
+    """ElectLeaders (PREFERRED) through confluent-kafka's AdminClient; the automatic
+    rebalance is off, so only the election can give broker 0 its leadership back."""
+    from confluent_kafka import ElectionType, TopicPartition
+
+    cluster = BrokerCluster(tmp_path, 3, auto_leader_rebalance_enable="false").start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        _move_leadership_off_broker_0(cluster, admin, "preferred")
+        assert _leader_and_isr(admin, "preferred")[0] != 0
+        partition = TopicPartition("preferred", 0)
+        result = admin.elect_leaders(ElectionType.PREFERRED, [partition]).result(30)
+        assert result[partition] is None, result
+        wait_until(lambda: _leader_and_isr(admin, "preferred")[0] == 0, 20,
+                   "the preferred replica to lead")
+        # already led by its preferred replica: Kafka's ELECTION_NOT_NEEDED
+        again = admin.elect_leaders(ElectionType.PREFERRED, [partition]).result(30)
+        assert again[partition] is not None
+        assert again[partition].code() == confluent_kafka.KafkaError.ELECTION_NOT_NEEDED
+    finally:
+        cluster.stop()
+
+
+def test_auto_leader_rebalance_moves_leadership_back(tmp_path):
+    cluster = BrokerCluster(tmp_path, 3, leader_imbalance_check_interval_seconds="2").start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        _move_leadership_off_broker_0(cluster, admin, "rebalanced")
+        wait_until(lambda: _leader_and_isr(admin, "rebalanced")[0] == 0, 40,
+                   "the automatic rebalance to hand leadership back to broker 0")
+    finally:
+        cluster.stop()
+
+
+def _wire_partitions(broker, topic: str) -> list:
+    """The topic's partitions from a Metadata (v12) request to one broker."""
+    from kio.schema.metadata.v12 import MetadataRequest
+    from kio.schema.metadata.v12.request import MetadataRequestTopic
+
+    from tests.support.kafka_wire import WireClient
+    with WireClient(broker.bootstrap) as client:
+        meta = client.request(MetadataRequest(
+            topics=(MetadataRequestTopic(topic_id=None, name=topic),),
+            allow_auto_topic_creation=False, include_topic_authorized_operations=False))
+    return sorted(meta.topics[0].partitions, key=lambda p: p.partition_index)
+
+
+def test_rack_aware_placement_and_offline_replicas(tmp_path):
+    """broker.rack a, a, b, c: every partition of an RF=3 topic gets one replica per rack
+    (so one on broker 3, the only one in rack c). While broker 3 is down, Metadata lists
+    it among each partition's offline replicas; once it is back, none are offline."""
+    racks = {0: "a", 1: "a", 2: "b", 3: "c"}
+    cluster = BrokerCluster(tmp_path, 4)  # 0-2 vote, 3 observes
+    for node, rack in racks.items():
+        cluster.brokers[node].overrides["broker.rack"] = rack
+    cluster.start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        nodes = admin.describe_cluster(request_timeout=10).result(15).nodes
+        assert {n.id: n.rack for n in nodes} == racks
+        admin.create_topics([NewTopic("racked", 6, 3)])["racked"].result(20)
+        for p in _wire_partitions(cluster.brokers[0], "racked"):
+            assert sorted(racks[b] for b in p.replica_nodes) == ["a", "b", "c"], p
+            assert tuple(p.offline_replicas) == ()
+
+        cluster.brokers[3].kill()
+        wait_until(lambda: all(tuple(p.offline_replicas) == (3,) and 3 not in p.isr_nodes
+                               for p in _wire_partitions(cluster.brokers[0], "racked")),
+                   30, "broker 3 listed as an offline replica")
+        cluster.brokers[3].start(timeout=60)
+        wait_until(lambda: all(tuple(p.offline_replicas) == () and 3 in p.isr_nodes
+                               for p in _wire_partitions(cluster.brokers[0], "racked")),
+                   40, "no offline replicas once broker 3 is back")
     finally:
         cluster.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from .broker_process import BrokerProcess
@@ -35,3 +36,88 @@ class BrokerCluster:
     def stop(self) -> None:
         for broker in self.brokers:
             broker.kill()
+
+
+# -- checks on recorded histories ---------------------------------------------------------
+
+def high_watermark(bootstrap: str, topic: str, partition: int = 0) -> int:
+    """The partition's high watermark as its leader reports it (ListOffsets latest)."""
+    import confluent_kafka
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "hw"})
+    try:
+        return consumer.get_watermark_offsets(
+            confluent_kafka.TopicPartition(topic, partition), timeout=10, cached=False)[1]
+    finally:
+        consumer.close()
+
+
+def read_to_high_watermark(bootstrap: str, topic: str, partitions: int,
+                           timeout: float = 60) -> list[tuple[int, int, bytes]]:
+    """(partition, offset, value) of every record below each partition's high watermark.
+
+    Reads until the consumer's position reaches the high watermark taken at the start,
+    not until some expected count: a record stored twice at the end is read too."""
+    import confluent_kafka
+    from confluent_kafka import TopicPartition
+    ends = {p: high_watermark(bootstrap, topic, p) for p in range(partitions)}
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "check",
+                                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING)
+                     for p in range(partitions) if ends[p] > 0])
+    seen: list[tuple[int, int, bytes]] = []
+    next_offset = dict.fromkeys(ends, 0)
+    deadline = time.monotonic() + timeout
+    try:
+        while any(next_offset[p] < ends[p] for p in ends):
+            assert time.monotonic() < deadline, (
+                f"read only up to {next_offset} of the high watermarks {ends}")
+            for msg in consumer.consume(1000, 0.5):
+                if not msg.error() and msg.offset() < ends[msg.partition()]:
+                    seen.append((msg.partition(), msg.offset(), msg.value()))
+                    next_offset[msg.partition()] = msg.offset() + 1
+    finally:
+        consumer.close()
+    return seen
+
+
+def replica_batches(data_dir: Path, topic: str, partition: int, upto: int) -> list[bytes]:
+    """The stored bytes of every record batch starting below `upto` in a replica's own
+    segment files, in offset order (segment boundaries may differ between replicas)."""
+    from brook.broker.records import scan_valid_batches
+    batches = []
+    for segment in sorted((data_dir / f"{topic}-{partition}").glob("*.log")):
+        data = segment.read_bytes()
+        for position, header in scan_valid_batches(data):
+            if header.base_offset < upto:
+                batches.append(bytes(data[position:position + header.size]))
+    return batches
+
+
+def replicas_identical(cluster: BrokerCluster, topic: str, partition: int = 0,
+                       brokers: list[int] | None = None, min_hw: int = 0,
+                       timeout: float = 60) -> tuple[int, list[bytes]]:
+    """Wait (bounded) until every replica stores byte-identical batches up to the high
+    watermark read from the leader, and that the batches end exactly there.
+    Returns (high watermark, the batches)."""
+    from brook.broker.records import scan_valid_batches
+    ids = range(len(cluster.brokers)) if brokers is None else brokers
+
+    def same():
+        hw = high_watermark(cluster.bootstrap, topic, partition)
+        if hw < max(min_hw, 1):
+            return None
+        copies = [replica_batches(cluster.brokers[b].data_dir, topic, partition, hw)
+                  for b in ids]
+        if not copies[0] or any(c != copies[0] for c in copies):
+            return None
+        _, last = list(scan_valid_batches(copies[0][-1]))[-1]
+        return (hw, copies[0]) if last.next_offset == hw else None
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = same()
+        if found:
+            return found
+        assert time.monotonic() < deadline, (
+            f"replicas {list(ids)} of {topic}-{partition} differ below the high watermark")
+        time.sleep(0.5)
