@@ -41,7 +41,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # No cluster-wide scanning of CRDs and namespaces: it needs list/watch on both at
     # cluster scope, which a namespaced install (Roles only) must not have. The
     # resources are discovered once at start-up, so install the CRDs before the
-    # operator (the chart does; `helm upgrade` restarts it when they change).
+    # operator (the chart does; its checksum/crds pod annotation makes `helm upgrade`
+    # restart the operator when they change).
     settings.scanning.disabled = True
     # One operator replica (the chart's Deployment uses Recreate); no peering objects.
     settings.peering.standalone = True
