@@ -96,10 +96,32 @@ def test_lint_and_template(tmp_path):
     ("image.pullPolicy=Sometimes", "value must be one of"),
     ("operator.logLevel=loud", "value must be one of"),
     ("operator.balanceBatchPartitions=0", "minimum"),
+    # The Kubernetes-typed values are closed too: a typo fails, it is not dropped.
+    ("podSecurityContext.runAsNonroot=true", "additional properties 'runAsNonroot' not allowed"),
+    ("podSecurityContext.seccompProfile.typ=x", "additional properties 'typ' not allowed"),
+    ("securityContext.readOnlyRootFs=true", "additional properties 'readOnlyRootFs' not allowed"),
+    ("securityContext.capabilities.dropp={ALL}", "additional properties 'dropp' not allowed"),
+    ("affinity.nodeAfinity.x=1", "additional properties 'nodeAfinity' not allowed"),
+    ("tolerations[0].keys=a", "additional properties 'keys' not allowed"),
+    ("operator.extraEnv[0].name=A,operator.extraEnv[0].valu=b", "additional properties 'valu' not allowed"),
+    ("operator.extraEnv[0].name=A,operator.extraEnv[0].valueFrom.secretRef.key=b",
+     "additional properties 'secretRef' not allowed"),
+    ("resources.limit.cpu=1", "additional properties 'limit' not allowed"),
+    ("resources.requests.cpus=1", "invalid propertyName 'cpus'"),
 ])
 def test_schema_rejects(tmp_path, value, message):
     result = helm("template", "r", str(CHART), "--set", value, check=False, tmp=tmp_path)
     assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_schema_accepts_the_kubernetes_fields(tmp_path):
+    docs = render(tmp_path, "tolerations[0].key=k,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule",
+                  "operator.extraEnv[0].name=A,operator.extraEnv[0].valueFrom.fieldRef.fieldPath=metadata.name",
+                  "resources.limits.nvidia\\.com/gpu=1", "affinity.nodeAffinity.x=1",
+                  "podSecurityContext.supplementalGroups={5}", "securityContext.capabilities.add={NET_BIND_SERVICE}")
+    (pod,) = [d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"]
+    assert pod["tolerations"] == [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
 
 
 def test_rendered_chart_applies_to_the_api_server(harness, tmp_path):
