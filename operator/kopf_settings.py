@@ -31,7 +31,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # (Admin API calls block; a few dozen clusters/topics reconcile in parallel).
     settings.queueing.worker_limit = 50
     settings.execution.max_workers = 16
-    # Retries of unexpected errors: exponential-ish, capped at 5 minutes.
+    # Unexpected errors (exceptions the handlers do not expect) are retried after this
+    # fixed delay; Kopf does not grow it. Known transient errors (brokers unreachable,
+    # a cluster not ready) raise TemporaryError with brook.operator.backoff's delay:
+    # 2 s doubling per retry, capped at 5 minutes, jittered.
     settings.execution.default_backoff = 30
     # Events: warnings from logs, plus what the handlers report with kopf.event/warn
     # (kopf.info would be filtered by this level); reported as brook-operator.
