@@ -95,8 +95,8 @@ def test_cluster_objects_field_by_field_and_ready(harness, namespace):
         assert f"node {i} ready on PLAINTEXT://events-broker-{i}.events-brokers.{namespace}" in log, log
 
     out = harness.kubectl("-n", namespace, "get", "bkc", "events").stdout.splitlines()
-    assert out[0].split()[:6] == ["NAME", "DESIRED", "READY", "CONTROLLER", "ACTIVITY", "STATUS"]
-    assert out[1].split()[1:3] == ["3", "3"] and out[1].split()[-3:-1] == ["Idle", "True"], out
+    assert out[0].split() == ["NAME", "DESIRED", "READY-REPLICAS", "CONTROLLER", "READY", "ACTIVITY", "AGE"]
+    assert out[1].split()[1:3] == ["3", "3"] and out[1].split()[4:6] == ["True", "Idle"], out
     result = harness.kubectl("-n", namespace, "wait", "--for=condition=Ready", "kafkacluster/events",
                              "--timeout=5s")
     assert "condition met" in result.stdout
