@@ -147,7 +147,9 @@ def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     assert api.get(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")["metadata"]["uid"] == \
         pod0["metadata"]["uid"]
 
-    # A config change changes the config hash: the StatefulSet controller rolls the pods.
+    # A config change changes the config hash. The update strategy is OnDelete: the
+    # operator restarts the pods one at a time (deletes them; the StatefulSet controller
+    # recreates them from the new template).
     api.merge_patch(path, {"spec": {"config": {"log.retention.hours": "1"}}})
     def rolled() -> bool:
         p = api.get_or_none(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")
