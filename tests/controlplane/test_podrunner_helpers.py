@@ -34,3 +34,19 @@ def test_field_paths(path, value):
 def test_unsupported_field_path():
     with pytest.raises(ValueError):
         field_path(POD, "status.phase")
+
+
+@pytest.mark.parametrize("env,always_fail,outcome", [
+    ({}, False, "skip"),  # a developer without the control plane built
+    ({"CI": "true"}, False, "fail"),  # CI must not pass without the level-4 tests
+    ({}, True, "fail"),  # refused mount namespaces: always loud
+    ({"CI": "true", "BROOK_SKIP_CONTROLPLANE": "1"}, True, "skip"),  # skipped on purpose
+])
+def test_harness_unavailable_skips_or_fails(env, always_fail, outcome):
+    from _pytest.outcomes import Failed, Skipped
+
+    from .conftest import unavailable
+
+    expected = {"skip": Skipped, "fail": Failed}[outcome]
+    with pytest.raises(expected, match="no mount namespaces"):
+        unavailable("no mount namespaces", always_fail=always_fail, env=env)
