@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -275,6 +276,16 @@ def namespace(harness: Harness) -> Iterator[str]:
         harness.api.delete(f"/api/v1/namespaces/{name}")
     except ApiError:
         pass
+
+
+def table(text: str) -> list[dict[str, str]]:
+    """`kubectl get` output as rows keyed by header, cut at the header's column starts
+    (an empty cell, such as a status field not set yet, prints as blanks)."""
+    header, *rows = text.splitlines()
+    starts = [m.start() for m in re.finditer(r"\S+", header)]
+    names = header.split()
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    return [{name: row[a:b].strip() for name, (a, b) in zip(names, bounds, strict=True)} for row in rows]
 
 
 def pod_uids(api, namespace: str) -> dict[str, str]:

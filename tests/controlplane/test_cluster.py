@@ -9,7 +9,7 @@ import json
 import pytest
 from kubeapi import wait_for
 
-from .conftest import BROOK, kafka_cluster
+from .conftest import BROOK, kafka_cluster, table
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -94,9 +94,11 @@ def test_cluster_objects_field_by_field_and_ready(harness, namespace):
         log = harness.runner.pod_log(namespace, f"events-broker-{i}")
         assert f"node {i} ready on PLAINTEXT://events-broker-{i}.events-brokers.{namespace}" in log, log
 
-    out = harness.kubectl("-n", namespace, "get", "bkc", "events").stdout.splitlines()
-    assert out[0].split() == ["NAME", "DESIRED", "READY-REPLICAS", "CONTROLLER", "READY", "ACTIVITY", "AGE"]
-    assert out[1].split()[1:3] == ["3", "3"] and out[1].split()[4:6] == ["True", "Idle"], out
+    out = harness.kubectl("-n", namespace, "get", "bkc", "events").stdout
+    assert out.split("\n")[0].split() == ["NAME", "DESIRED", "READY-REPLICAS", "CONTROLLER", "READY", "ACTIVITY",
+                                          "AGE"]
+    (row,) = table(out)
+    assert (row["DESIRED"], row["READY-REPLICAS"], row["READY"], row["ACTIVITY"]) == ("3", "3", "True", "Idle"), out
     result = harness.kubectl("-n", namespace, "wait", "--for=condition=Ready", "kafkacluster/events",
                              "--timeout=5s")
     assert "condition met" in result.stdout

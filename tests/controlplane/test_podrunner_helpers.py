@@ -50,3 +50,12 @@ def test_harness_unavailable_skips_or_fails(env, always_fail, outcome):
     expected = {"skip": Skipped, "fail": Failed}[outcome]
     with pytest.raises(expected, match="no mount namespaces"):
         unavailable("no mount namespaces", always_fail=always_fail, env=env)
+
+
+def test_table_keeps_empty_cells_in_their_column():
+    from .conftest import table
+
+    out = ("NAME     DESIRED   READY-REPLICAS   CONTROLLER   READY   ACTIVITY   AGE\n"
+           "events   3         3                             True    Idle       4s\n")
+    assert table(out) == [{"NAME": "events", "DESIRED": "3", "READY-REPLICAS": "3", "CONTROLLER": "",
+                           "READY": "True", "ACTIVITY": "Idle", "AGE": "4s"}]

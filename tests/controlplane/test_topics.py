@@ -9,7 +9,7 @@ import time
 import pytest
 from kubeapi import wait_for
 
-from .conftest import ROOT, kafka_cluster, topic
+from .conftest import ROOT, kafka_cluster, table, topic
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -40,8 +40,9 @@ def test_topic_lifecycle_with_produce_and_consume(harness, namespace, cluster):
     kc = wait_for(lambda: (o := api.get(harness.custom(namespace, "kafkaclusters", "events")))
                   ["status"].get("controller") is not None and o, 30, "status.controller")
     assert kc["status"]["controller"] == 0 and kc["status"]["clusterId"]
-    row = harness.kubectl("-n", namespace, "get", "bkc", "events", "--no-headers").stdout.split()
-    assert row[1:6] == ["1", "1", "0", "Idle", "True"]
+    (row,) = table(harness.kubectl("-n", namespace, "get", "bkc", "events").stdout)
+    assert [row[c] for c in ("DESIRED", "READY-REPLICAS", "CONTROLLER", "READY", "ACTIVITY")] == \
+        ["1", "1", "0", "True", "Idle"]
 
     # Applications use the bootstrap Service name, nothing else.
     assert harness.kafka(namespace, "events-bootstrap:9092", "produce", "orders", "20") == {"produced": 20}
