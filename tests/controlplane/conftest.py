@@ -91,9 +91,11 @@ class Harness:
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Harness:
         t0 = time.monotonic()
-        self.cp.start()
-        self.api = KubeApi(self.cp.kubeconfig)
-        self.install_crds()
+        def crds_first() -> None:
+            self.api = KubeApi(self.cp.kubeconfig)
+            self.install_crds()
+
+        self.cp.start(before_controllers=crds_first)
         self.runner = PodRunner(self.cp.kubeconfig, self.cp.server, self.workdir / "node",
                                 executables={"brook": BROOK}, interval=0.4,
                                 keep_visible=(str(ROOT),)).start()

@@ -182,7 +182,16 @@ def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     def collected() -> bool:
         return api.get_or_none(sts_path) is None and \
             api.get_or_none(f"/api/v1/namespaces/{namespace}/services/roll-bootstrap") is None
-    wait_for(collected, 60, "owned objects garbage-collected")
+    try:
+        wait_for(collected, 60, "owned objects garbage-collected")
+    except TimeoutError as exc:
+        left = api.get_or_none(path)
+        sts = api.get_or_none(sts_path)
+        raise AssertionError(
+            f"{exc}\ncluster: {left and left['metadata'].get('finalizers')} "
+            f"deleting since {left and left['metadata'].get('deletionTimestamp')}\n"
+            f"statefulset: {sts and sts['metadata'].get('ownerReferences')} {sts and sts['metadata'].get('finalizers')}"
+            f"\n{harness.diagnostics()}") from None
     # deleteClaim defaults to false: the volumes (and the data) stay.
     assert len(api.items(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")) == 2  # both kept
 
