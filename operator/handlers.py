@@ -21,6 +21,7 @@ import kopf
 
 from brook.operator import kopf_settings, metrics
 from brook.operator.annotations import deletion_policy, is_paused
+from brook.operator.backoff import is_transient, retry_delay
 from brook.operator.cluster_balance import (
     first_batch,
     plan_balance,
@@ -139,12 +140,12 @@ def _cluster_status(body: dict[str, Any], obs: ClusterObservation) -> None:
     RUNTIME.kube.apply_status(CLUSTER_PLURAL, CLUSTER_KIND, meta["namespace"], meta["name"], status)
 
 
-def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> None:
+def reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool, retry: int = 0) -> None:
     with metrics.reconciling(CLUSTER_KIND):
-        _reconcile_cluster(body, logger, ask_brokers=ask_brokers)
+        _reconcile_cluster(body, logger, ask_brokers=ask_brokers, retry=retry)
 
 
-def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> None:
+def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool, retry: int) -> None:
     meta = body["metadata"]
     kube = RUNTIME.kube
     with RUNTIME.lock(meta["uid"]):
@@ -181,7 +182,7 @@ def _reconcile_cluster(body: dict[str, Any], logger, *, ask_brokers: bool) -> No
             sts = kube.get_statefulset(names.namespace, names.statefulset)
             _cluster_status(body, ClusterObservation(statefulset=sts, apply_error=exc.message,
                                                      warnings=parsed.warnings))
-            raise kopf.TemporaryError(f"apply failed: {exc.message}", delay=15) from exc
+            raise kopf.TemporaryError(f"apply failed: {exc.message}", delay=retry_delay(retry)) from exc
         sts = kube.get_statefulset(names.namespace, names.statefulset)
         roll = _roll(body, names, sts, logger, clients)
         controller = cluster_id = None
@@ -510,8 +511,8 @@ def _lift_idle_throttle(clients: _ClusterClients, brokers: list[int], logger) ->
 @kopf.on.resume(GROUP, VERSION, CLUSTER_PLURAL)
 @kopf.on.create(GROUP, VERSION, CLUSTER_PLURAL)
 @kopf.on.update(GROUP, VERSION, CLUSTER_PLURAL)
-def cluster_changed(body, logger, **_: Any) -> None:
-    reconcile_cluster(dict(body), logger, ask_brokers=False)
+def cluster_changed(body, logger, retry: int, **_: Any) -> None:
+    reconcile_cluster(dict(body), logger, ask_brokers=False, retry=retry)
 
 
 @kopf.timer(GROUP, VERSION, CLUSTER_PLURAL, interval=CONFIG.resync_seconds, initial_delay=2)
@@ -617,12 +618,19 @@ def _describe_after_change(admin: KafkaAdmin, name: str, created: bool):
         time.sleep(0.5)
 
 
-def reconcile_topic(body: dict[str, Any], logger) -> None:
+def reconcile_topic(body: dict[str, Any], logger, retry: int = 0) -> None:
     with metrics.reconciling(TOPIC_KIND):
-        _reconcile_topic(body, logger)
+        _reconcile_topic(body, logger, retry)
 
 
-def _reconcile_topic(body: dict[str, Any], logger) -> None:
+def _retry_later(outcome: TopicOutcome, retry: int) -> None:
+    """After the status says why: a transient error is retried with backoff (Kopf
+    calls the handler again after the delay), a refusal waits for a spec change."""
+    if outcome.error is not None and is_transient(outcome.error.reason):
+        raise kopf.TemporaryError(f"{outcome.error.reason}: {outcome.error.message}", delay=retry_delay(retry))
+
+
+def _reconcile_topic(body: dict[str, Any], logger, retry: int) -> None:
     meta = body["metadata"]
     kube = RUNTIME.kube
     with RUNTIME.lock(meta["uid"]):
@@ -651,14 +659,18 @@ def _reconcile_topic(body: dict[str, Any], logger) -> None:
             return
         cluster = kube.get_custom(CLUSTER_PLURAL, spec.namespace, spec.cluster)
         if cluster is None:
-            _topic_status(body, spec, TopicOutcome(error=Refusal(
+            outcome = TopicOutcome(error=Refusal(
                 "ClusterNotFound", f"KafkaCluster {spec.cluster!r} does not exist in namespace {spec.namespace!r}",
-            ), warnings=parsed.warnings))
+            ), warnings=parsed.warnings)
+            _topic_status(body, spec, outcome)
+            _retry_later(outcome, retry)  # GitOps tools may apply the cluster after its topics
             return
         if not _has_ready_brokers(cluster):
-            _topic_status(body, spec, TopicOutcome(error=Refusal(
+            outcome = TopicOutcome(error=Refusal(
                 "ClusterNotReady", f"KafkaCluster {spec.cluster!r} has no ready brokers yet",
-            ), warnings=parsed.warnings))
+            ), warnings=parsed.warnings)
+            _topic_status(body, spec, outcome)
+            _retry_later(outcome, retry)
             return
         bootstrap = _bootstrap(spec.namespace, spec.cluster)
         admin = KafkaAdmin(bootstrap, timeout=CONFIG.admin_timeout_seconds)
@@ -684,9 +696,10 @@ def _reconcile_topic(body: dict[str, Any], logger) -> None:
             message = exc.message
             if exc.unreachable:
                 message = f"cannot reach KafkaCluster {spec.cluster!r} at {bootstrap}: {message}"
-            _topic_status(body, spec, TopicOutcome(observed=observed, plan=plan,
-                                                   error=Refusal(exc.reason, message),
-                                                   warnings=parsed.warnings))
+            outcome = TopicOutcome(observed=observed, plan=plan, error=Refusal(exc.reason, message),
+                                   warnings=parsed.warnings)
+            _topic_status(body, spec, outcome)
+            _retry_later(outcome, retry)
             return
         _topic_status(body, spec, TopicOutcome(observed=observed, plan=plan, warnings=parsed.warnings))
 
@@ -694,15 +707,19 @@ def _reconcile_topic(body: dict[str, Any], logger) -> None:
 @kopf.on.resume(GROUP, VERSION, TOPIC_PLURAL)
 @kopf.on.create(GROUP, VERSION, TOPIC_PLURAL)
 @kopf.on.update(GROUP, VERSION, TOPIC_PLURAL)
-def topic_changed(body, logger, **_: Any) -> None:
-    reconcile_topic(dict(body), logger)
+def topic_changed(body, logger, retry: int, **_: Any) -> None:
+    reconcile_topic(dict(body), logger, retry)
 
 
 @kopf.timer(GROUP, VERSION, TOPIC_PLURAL, interval=CONFIG.resync_seconds, initial_delay=5)
 def topic_resync(body, logger, **_: Any) -> None:
     if body.get("metadata", {}).get("deletionTimestamp"):
         return
-    reconcile_topic(dict(body), logger)
+    try:
+        reconcile_topic(dict(body), logger)
+    except kopf.TemporaryError as exc:
+        # The resync keeps its own interval; the change handlers carry the backoff.
+        logger.info(f"resync: {exc}")
 
 
 def _deleting_for(body: dict[str, Any]) -> float:
@@ -714,7 +731,7 @@ def _deleting_for(body: dict[str, Any]) -> float:
 
 
 @kopf.on.delete(GROUP, VERSION, TOPIC_PLURAL)
-def topic_deleted(body, logger, **_: Any) -> None:
+def topic_deleted(body, logger, retry: int, **_: Any) -> None:
     """Delete the Kafka topic, then release the finalizer.
 
     Never stuck forever: a missing or deleting cluster releases at once (the topic
@@ -760,4 +777,6 @@ def topic_deleted(body, logger, **_: Any) -> None:
             f"deleting the Kafka topic: {exc.message} (retrying; the finalizer is released after "
             f"{int(CONFIG.topic_delete_timeout_seconds)}s, or at once with annotation "
             "brook.dev/deletion-policy=orphan)")))
-        raise kopf.TemporaryError(str(exc), delay=min(30, max(2, waited / 4 or 2))) from exc
+        # Backoff, but never past the moment the finalizer is due for release.
+        delay = min(retry_delay(retry, cap=30), max(1.0, CONFIG.topic_delete_timeout_seconds - waited))
+        raise kopf.TemporaryError(str(exc), delay=delay) from exc

@@ -31,7 +31,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # (Admin API calls block; a few dozen clusters/topics reconcile in parallel).
     settings.queueing.worker_limit = 50
     settings.execution.max_workers = 16
-    # Retries of unexpected errors: exponential-ish, capped at 5 minutes.
+    # Unexpected errors (exceptions the handlers do not expect) are retried after this
+    # fixed delay; Kopf does not grow it. Known transient errors (brokers unreachable,
+    # a cluster not ready) raise TemporaryError with brook.operator.backoff's delay:
+    # 2 s doubling per retry, capped at 5 minutes, jittered.
     settings.execution.default_backoff = 30
     # Events: warnings from logs, plus what the handlers report with kopf.event/warn
     # (kopf.info would be filtered by this level); reported as brook-operator.
@@ -41,7 +44,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # No cluster-wide scanning of CRDs and namespaces: it needs list/watch on both at
     # cluster scope, which a namespaced install (Roles only) must not have. The
     # resources are discovered once at start-up, so install the CRDs before the
-    # operator (the chart does; `helm upgrade` restarts it when they change).
+    # operator (the chart does; its checksum/crds pod annotation makes `helm upgrade`
+    # restart the operator when they change).
     settings.scanning.disabled = True
     # One operator replica (the chart's Deployment uses Recreate); no peering objects.
     settings.peering.standalone = True

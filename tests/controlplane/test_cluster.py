@@ -9,7 +9,7 @@ import json
 import pytest
 from kubeapi import wait_for
 
-from .conftest import BROOK, kafka_cluster
+from .conftest import BROOK, kafka_cluster, table
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -94,9 +94,11 @@ def test_cluster_objects_field_by_field_and_ready(harness, namespace):
         log = harness.runner.pod_log(namespace, f"events-broker-{i}")
         assert f"node {i} ready on PLAINTEXT://events-broker-{i}.events-brokers.{namespace}" in log, log
 
-    out = harness.kubectl("-n", namespace, "get", "bkc", "events").stdout.splitlines()
-    assert out[0].split()[:6] == ["NAME", "DESIRED", "READY", "CONTROLLER", "ACTIVITY", "STATUS"]
-    assert out[1].split()[1:3] == ["3", "3"] and out[1].split()[-3:-1] == ["Idle", "True"], out
+    out = harness.kubectl("-n", namespace, "get", "bkc", "events").stdout
+    assert out.split("\n")[0].split() == ["NAME", "DESIRED", "READY-REPLICAS", "CONTROLLER", "READY", "ACTIVITY",
+                                          "AGE"]
+    (row,) = table(out)
+    assert (row["DESIRED"], row["READY-REPLICAS"], row["READY"], row["ACTIVITY"]) == ("3", "3", "True", "Idle"), out
     result = harness.kubectl("-n", namespace, "wait", "--for=condition=Ready", "kafkacluster/events",
                              "--timeout=5s")
     assert "condition met" in result.stdout
@@ -147,7 +149,9 @@ def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     assert api.get(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")["metadata"]["uid"] == \
         pod0["metadata"]["uid"]
 
-    # A config change changes the config hash: the StatefulSet controller rolls the pods.
+    # A config change changes the config hash. The update strategy is OnDelete: the
+    # operator restarts the pods one at a time (deletes them; the StatefulSet controller
+    # recreates them from the new template).
     api.merge_patch(path, {"spec": {"config": {"log.retention.hours": "1"}}})
     def rolled() -> bool:
         p = api.get_or_none(f"/api/v1/namespaces/{namespace}/pods/roll-broker-0")
@@ -178,7 +182,16 @@ def test_scale_roll_drift_and_garbage_collection(harness, namespace):
     def collected() -> bool:
         return api.get_or_none(sts_path) is None and \
             api.get_or_none(f"/api/v1/namespaces/{namespace}/services/roll-bootstrap") is None
-    wait_for(collected, 60, "owned objects garbage-collected")
+    try:
+        wait_for(collected, 60, "owned objects garbage-collected")
+    except TimeoutError as exc:
+        left = api.get_or_none(path)
+        sts = api.get_or_none(sts_path)
+        raise AssertionError(
+            f"{exc}\ncluster: {left and left['metadata'].get('finalizers')} "
+            f"deleting since {left and left['metadata'].get('deletionTimestamp')}\n"
+            f"statefulset: {sts and sts['metadata'].get('ownerReferences')} {sts and sts['metadata'].get('finalizers')}"
+            f"\n{harness.diagnostics()}") from None
     # deleteClaim defaults to false: the volumes (and the data) stay.
     assert len(api.items(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")) == 2  # both kept
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import uuid
 
@@ -66,6 +67,7 @@ def test_lint_and_template(tmp_path):
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert deploy["spec"]["strategy"]["type"] == "Recreate"
+    assert re.fullmatch(r"[0-9a-f]{64}", deploy["spec"]["template"]["metadata"]["annotations"]["checksum/crds"])
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["BROOK_REASSIGN_THROTTLE_BYTES"] == "10485760"  # not 1.048576e+07
     assert (env["BROOK_BALANCE_BATCH_PARTITIONS"], env["BROOK_ROLL_HALT_SECONDS"]) == ("4", "300")
@@ -94,10 +96,32 @@ def test_lint_and_template(tmp_path):
     ("image.pullPolicy=Sometimes", "value must be one of"),
     ("operator.logLevel=loud", "value must be one of"),
     ("operator.balanceBatchPartitions=0", "minimum"),
+    # The Kubernetes-typed values are closed too: a typo fails, it is not dropped.
+    ("podSecurityContext.runAsNonroot=true", "additional properties 'runAsNonroot' not allowed"),
+    ("podSecurityContext.seccompProfile.typ=x", "additional properties 'typ' not allowed"),
+    ("securityContext.readOnlyRootFs=true", "additional properties 'readOnlyRootFs' not allowed"),
+    ("securityContext.capabilities.dropp={ALL}", "additional properties 'dropp' not allowed"),
+    ("affinity.nodeAfinity.x=1", "additional properties 'nodeAfinity' not allowed"),
+    ("tolerations[0].keys=a", "additional properties 'keys' not allowed"),
+    ("operator.extraEnv[0].name=A,operator.extraEnv[0].valu=b", "additional properties 'valu' not allowed"),
+    ("operator.extraEnv[0].name=A,operator.extraEnv[0].valueFrom.secretRef.key=b",
+     "additional properties 'secretRef' not allowed"),
+    ("resources.limit.cpu=1", "additional properties 'limit' not allowed"),
+    ("resources.requests.cpus=1", "invalid propertyName 'cpus'"),
 ])
 def test_schema_rejects(tmp_path, value, message):
     result = helm("template", "r", str(CHART), "--set", value, check=False, tmp=tmp_path)
     assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_schema_accepts_the_kubernetes_fields(tmp_path):
+    docs = render(tmp_path, "tolerations[0].key=k,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule",
+                  "operator.extraEnv[0].name=A,operator.extraEnv[0].valueFrom.fieldRef.fieldPath=metadata.name",
+                  "resources.limits.nvidia\\.com/gpu=1", "affinity.nodeAffinity.x=1",
+                  "podSecurityContext.supplementalGroups={5}", "securityContext.capabilities.add={NET_BIND_SERVICE}")
+    (pod,) = [d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"]
+    assert pod["tolerations"] == [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
 
 
 def test_rendered_chart_applies_to_the_api_server(harness, tmp_path):
@@ -151,4 +175,81 @@ def test_helm_install_runs_the_operator_with_its_rbac(harness, namespace, tmp_pa
         helm("uninstall", "brook", "--namespace", release_ns, "--wait", kubeconfig=kubeconfig, tmp=tmp_path)
         wait_for(lambda: not api.items(f"/api/v1/namespaces/{release_ns}/pods"), 60, "operator pod gone")
     finally:
+        api.delete(f"/api/v1/namespaces/{release_ns}")
+
+
+CRD_NAMES = ("kafkaclusters.brook.dev", "topics.brook.dev")
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+
+
+@pytest.fixture
+def crds_adoptable_by_helm(harness):
+    """The session's CRDs, marked as the release's so `helm install` adopts them (as an
+    operator upgrading from a CRDs-managed-elsewhere install would); restored after."""
+    def mark(release: str, release_ns: str) -> None:
+        for name in CRD_NAMES:
+            harness.api.merge_patch(CRD_PATH + name, {"metadata": {
+                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {"meta.helm.sh/release-name": release,
+                                "meta.helm.sh/release-namespace": release_ns}}})
+    yield mark
+    # A replace, not an apply: fields helm wrote (its labels, annotations, a column the
+    # upgrade added) must go, and an apply leaves fields another manager owns.
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        source = yaml.safe_load(path.read_text())
+        live = harness.api.get(CRD_PATH + source["metadata"]["name"])
+        source["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        restored = harness.api.request("PUT", CRD_PATH + source["metadata"]["name"], source)
+        assert "meta.helm.sh/release-name" not in (restored["metadata"].get("annotations") or {})
+        assert restored["spec"]["versions"] == source["spec"]["versions"]
+    harness.install_crds()
+
+
+def test_chart_installs_upgrades_and_keeps_crds(harness, namespace, tmp_path, crds_adoptable_by_helm):
+    """crds.install=true for real: the release owns the CRDs, an upgrade changes what the
+    API server serves and restarts the operator, an uninstall keeps CRDs and resources."""
+    api = harness.api
+    release, release_ns = "brook-crds", f"brook-{uuid.uuid4().hex[:6]}"
+    api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": release_ns}})
+    kubeconfig = harness.cp.kubeconfig
+    # The session's operator keeps reconciling: this release's operator watches only its
+    # own namespace, and its pod stays Pending (no node matches), so nothing fights.
+    sets = ["--set", f"operator.watchNamespaces={{{release_ns}}}", "--set", "nodeSelector.brook-test/none=none"]
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    try:
+        crds_adoptable_by_helm(release, release_ns)
+        helm("install", release, str(chart), "--namespace", release_ns, *sets,
+             kubeconfig=kubeconfig, tmp=tmp_path)
+        for name in CRD_NAMES:
+            crd = api.get(CRD_PATH + name)
+            assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == release
+            assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        harness.create(topic("kept", namespace, "absent", partitions=1))
+        deployment = f"/apis/apps/v1/namespaces/{release_ns}/deployments/{release}"
+        checksum = api.get(deployment)["spec"]["template"]["metadata"]["annotations"]["checksum/crds"]
+
+        # A new chart version whose Topic CRD has one more printer column.
+        crd_file = chart / "files" / "crds" / "brook.dev_topics.yaml"
+        crd = yaml.safe_load(crd_file.read_text())
+        columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        columns.insert(0, {"name": "Probe", "type": "string", "jsonPath": ".metadata.name",
+                           "description": "added by the chart upgrade test"})
+        crd_file.write_text(yaml.safe_dump(crd, sort_keys=False))
+        helm("upgrade", release, str(chart), "--namespace", release_ns, *sets, kubeconfig=kubeconfig, tmp=tmp_path)
+
+        def served_header() -> list[str] | None:
+            header = harness.kubectl("get", "topics", "-n", namespace).stdout.splitlines()[0].split()
+            return header if header[:2] == ["NAME", "PROBE"] else None
+
+        wait_for(served_header, 30, "the upgraded Topic CRD's column served")
+        assert api.get(deployment)["spec"]["template"]["metadata"]["annotations"]["checksum/crds"] != checksum
+
+        helm("uninstall", release, "--namespace", release_ns, "--wait", kubeconfig=kubeconfig, tmp=tmp_path)
+        assert api.get_or_none(deployment) is None
+        for name in CRD_NAMES:
+            assert api.get_or_none(CRD_PATH + name) is not None, f"{name} deleted by helm uninstall"
+        assert api.get(harness.custom(namespace, "topics", "kept"))["spec"]["partitions"] == 1
+    finally:
+        helm("uninstall", release, "--namespace", release_ns, kubeconfig=kubeconfig, check=False, tmp=tmp_path)
         api.delete(f"/api/v1/namespaces/{release_ns}")

@@ -34,3 +34,28 @@ def test_field_paths(path, value):
 def test_unsupported_field_path():
     with pytest.raises(ValueError):
         field_path(POD, "status.phase")
+
+
+@pytest.mark.parametrize("env,always_fail,outcome", [
+    ({}, False, "skip"),  # a developer without the control plane built
+    ({"CI": "true"}, False, "fail"),  # CI must not pass without the level-4 tests
+    ({}, True, "fail"),  # refused mount namespaces: always loud
+    ({"CI": "true", "BROOK_SKIP_CONTROLPLANE": "1"}, True, "skip"),  # skipped on purpose
+])
+def test_harness_unavailable_skips_or_fails(env, always_fail, outcome):
+    from _pytest.outcomes import Failed, Skipped
+
+    from .conftest import unavailable
+
+    expected = {"skip": Skipped, "fail": Failed}[outcome]
+    with pytest.raises(expected, match="no mount namespaces"):
+        unavailable("no mount namespaces", always_fail=always_fail, env=env)
+
+
+def test_table_keeps_empty_cells_in_their_column():
+    from .conftest import table
+
+    out = ("NAME     DESIRED   READY-REPLICAS   CONTROLLER   READY   ACTIVITY   AGE\n"
+           "events   3         3                             True    Idle       4s\n")
+    assert table(out) == [{"NAME": "events", "DESIRED": "3", "READY-REPLICAS": "3", "CONTROLLER": "",
+                           "READY": "True", "ACTIVITY": "Idle", "AGE": "4s"}]

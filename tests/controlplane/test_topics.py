@@ -3,12 +3,13 @@ the Kafka Admin API path end to end, checked with an independent Kafka client.""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
 from kubeapi import wait_for
 
-from .conftest import ROOT, kafka_cluster, topic
+from .conftest import ROOT, kafka_cluster, table, topic
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -39,8 +40,9 @@ def test_topic_lifecycle_with_produce_and_consume(harness, namespace, cluster):
     kc = wait_for(lambda: (o := api.get(harness.custom(namespace, "kafkaclusters", "events")))
                   ["status"].get("controller") is not None and o, 30, "status.controller")
     assert kc["status"]["controller"] == 0 and kc["status"]["clusterId"]
-    row = harness.kubectl("-n", namespace, "get", "bkc", "events", "--no-headers").stdout.split()
-    assert row[1:6] == ["1", "1", "0", "Idle", "True"]
+    (row,) = table(harness.kubectl("-n", namespace, "get", "bkc", "events").stdout)
+    assert [row[c] for c in ("DESIRED", "READY-REPLICAS", "CONTROLLER", "READY", "ACTIVITY")] == \
+        ["1", "1", "0", "True", "Idle"]
 
     # Applications use the bootstrap Service name, nothing else.
     assert harness.kafka(namespace, "events-bootstrap:9092", "produce", "orders", "20") == {"produced": 20}
@@ -148,6 +150,41 @@ def test_deletion_never_stuck(harness, namespace):
     assert time.monotonic() - started >= 5
     events = api.items(f"/api/v1/namespaces/{namespace}/events")
     assert any(e.get("reason") == "TopicDeletionAbandoned" for e in events), [e.get("reason") for e in events]
+
+
+def test_deletion_released_when_ready_brokers_stop_answering(harness, namespace, cluster):
+    """The real unreachable path: the cluster reports a ready broker, but the broker is
+    hung (frozen; its tcpSocket probes still pass), so the Admin API call times out."""
+    api = harness.api
+    path = harness.custom(namespace, "topics", "hung")
+    harness.create(topic("hung", namespace, "events", partitions=1))
+    harness.wait_condition(path, "True", "TopicReady", namespace=namespace)
+    assert harness.runner.signal_pod(namespace, "events-broker-0", signal.SIGSTOP) == 1
+    try:
+        started = time.monotonic()
+        api.delete(path)
+
+        def unreachable() -> dict | None:
+            cond = harness.condition(api.get_or_none(path), "Ready")
+            return cond if cond.get("reason") == "ClusterUnreachable" else None
+
+        cond = wait_for(unreachable, 30, "the deleting Topic's Ready condition says ClusterUnreachable")
+        assert cond["status"] == "False"
+        # The Admin API's own failure, not the shortcut for a cluster without ready brokers.
+        assert "deleting the Kafka topic" in cond["message"] and "no ready brokers" not in cond["message"]
+        assert "brook.dev/deletion-policy=orphan" in cond["message"]  # the escape, named
+        cluster_obj = api.get(harness.custom(namespace, "kafkaclusters", "events"))
+        assert cluster_obj["status"]["readyReplicas"] == 1
+        # Released after BROOK_TOPIC_DELETE_TIMEOUT_SECONDS (6 s here), with a warning.
+        wait_for(lambda: api.get_or_none(path) is None, 60, "Topic of a hung cluster released after the timeout")
+        assert time.monotonic() - started >= 5
+        events = api.items(f"/api/v1/namespaces/{namespace}/events")
+        assert any(e.get("reason") == "TopicDeletionAbandoned" and e["involvedObject"]["name"] == "hung"
+                   for e in events), [e.get("reason") for e in events]
+    finally:
+        harness.runner.signal_pod(namespace, "events-broker-0", signal.SIGCONT)
+    # As documented: the Kafka topic is left in place.
+    assert harness.kafka(namespace, cluster, "describe", "hung")["partitions"] == 1
 
 
 def test_design_example_replicated(harness, namespace):

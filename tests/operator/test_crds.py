@@ -127,9 +127,11 @@ def test_cluster_printer_columns_and_scale(cluster_crd):
     v = version(cluster_crd)
     columns = {c["name"]: c["jsonPath"] for c in v["additionalPrinterColumns"]}
     assert columns["Desired"] == ".spec.replicas"
-    assert columns["Ready"] == ".status.readyReplicas"
+    assert columns["Ready-Replicas"] == ".status.readyReplicas"
     assert columns["Controller"] == ".status.controller"
-    assert columns["Status"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert columns["Ready"] == '.status.conditions[?(@.type=="Ready")].status'
+    shown = [c["name"] for c in v["additionalPrinterColumns"] if not c.get("priority")]
+    assert shown == ["Desired", "Ready-Replicas", "Controller", "Ready", "Activity", "Age"]
     scale = v["subresources"]["scale"]
     assert scale == {
         "specReplicasPath": ".spec.replicas",

@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,7 +223,12 @@ class ControlPlane:
             return e.code, e.read().decode(errors="replace")
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> ControlPlane:
+    def start(self, before_controllers: Callable[[], None] | None = None) -> ControlPlane:
+        """Start everything; `before_controllers` runs once the API server answers.
+
+        CRDs installed there are in the controllers' first discovery: installed later,
+        the garbage collector learns of them only at its next discovery pass (30 s), and
+        a custom resource deleted before that can leave its dependents uncollected."""
         needed = ["etcd", "kube-apiserver"]
         if self.with_controllers:
             needed += ["kube-controller-manager", "kube-scheduler"]
@@ -238,6 +244,8 @@ class ControlPlane:
         try:
             self._start_etcd()
             self._start_apiserver()
+            if before_controllers is not None:
+                before_controllers()
             if self.with_controllers:
                 self._start_controller_manager()
                 self._start_scheduler()

@@ -916,6 +916,24 @@ class PodRunner:
                 out.append(f"--- {namespace}/{name}[{c.name}] ({c.log_path})\n" + "\n".join(text))
         return "\n".join(out)
 
+    def signal_pod(self, namespace: str, name: str, signum: int) -> int:
+        """Send a signal to every running container of a pod; returns how many got it.
+
+        SIGSTOP freezes a broker without the kubelet noticing: a tcpSocket probe is
+        answered by the kernel, so the pod stays Ready while Kafka requests go
+        unanswered (a hung broker); SIGCONT thaws it."""
+        with self._lock:
+            containers = [c for p in self.pods.values() if p.namespace == namespace and p.name == name
+                          for c in p.containers if c.alive()]
+        sent = 0
+        for c in containers:
+            try:
+                os.killpg(c.process.pid, signum)
+                sent += 1
+            except ProcessLookupError:
+                pass
+        return sent
+
     def pod_ip(self, namespace: str, name: str) -> str | None:
         with self._lock:
             for p in self.pods.values():

@@ -38,6 +38,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* sha256 of the chart's CRD files, in name order. */}}
+{{- define "brook.crdsChecksum" -}}
+{{- $all := "" -}}
+{{- range $path, $_ := .Files.Glob "files/crds/*.yaml" -}}
+{{- $all = print $all ($.Files.Get $path) -}}
+{{- end -}}
+{{- $all | sha256sum -}}
+{{- end -}}
+
 {{- define "brook.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
