@@ -4,7 +4,7 @@ Pure: the inputs are the leader's answer and the follower's own epoch cache, end
 and high watermark; the output is the offset to truncate to and whether the follower is
 done or must ask again. Kafka's rule (AbstractFetcherThread.getOffsetTruncationState):
 
-- the leader knows no epoch at or below the one asked for: cut to the high watermark;
+- the leader (or the follower) has no epochs at all: cut to the high watermark;
 - the leader answers with an epoch the follower also has: cut to the smaller of the
   two end offsets for that epoch (each side may hold a tail the other lacks);
 - the leader answers with an epoch the follower never had: cut to where the follower's
@@ -36,7 +36,7 @@ def decide_truncation(leader_epoch: int, leader_end_offset: int, local: LeaderEp
         return Truncation(min(leader_end_offset, log_end_offset), True)
     local_epoch, local_end = local.end_offset_for(leader_epoch, log_end_offset)
     if local_epoch == UNDEFINED:
-        # nothing local at or below the leader's epoch: only the committed part is safe
+        # no local epochs at all: only the committed part is known to be safe
         return Truncation(min(high_watermark, log_end_offset), True)
     if local_epoch == leader_epoch:
         return Truncation(min(local_end, leader_end_offset, log_end_offset), True)

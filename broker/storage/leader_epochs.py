@@ -38,15 +38,17 @@ class LeaderEpochCache:
         return True
 
     def end_offset_for(self, epoch: int, log_end_offset: int) -> tuple[int, int]:
-        """(largest epoch <= requested, the offset where the next epoch starts or the LEO);
-        (-1, -1) when the requested epoch predates everything known."""
+        """(largest epoch <= requested, the offset where the next epoch starts or the LEO).
+        An epoch older than every known one gets (itself, the first known start), as in
+        Kafka: the asker keeps what precedes this log's first epoch instead of falling
+        back to its high watermark."""
         if epoch < 0 or not self.entries:
             return UNDEFINED, UNDEFINED
         if epoch >= self.entries[-1][0]:
             return self.entries[-1][0], log_end_offset
         position = bisect_right([e for e, _ in self.entries], epoch)
         if position == 0:
-            return UNDEFINED, UNDEFINED
+            return epoch, self.entries[0][1]
         floor_epoch = self.entries[position - 1][0]
         return floor_epoch, self.entries[position][1]
 

@@ -83,6 +83,9 @@ def test_leader_epoch_cache_answers_offset_for_leader_epoch(tmp_path):
     assert cache.end_offset_for(2, 100) == (2, 80)
     assert cache.end_offset_for(3, 100) == (2, 80)  # epoch 3 never led: end of epoch 2
     assert cache.end_offset_for(1, 100) == (0, 50)
+    later = LeaderEpochCache()
+    later.assign(3, 40)  # a log that starts in epoch 3 (older epochs deleted)
+    assert later.end_offset_for(1, 100) == (1, 40)  # Kafka: the asker keeps [0, 40)
     assert LeaderEpochCache(tmp_path).entries == [(0, 0), (2, 50), (5, 80)]  # persisted
     cache.truncate_from_end(60)
     assert cache.entries == [(0, 0), (2, 50)]

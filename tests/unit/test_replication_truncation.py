@@ -95,8 +95,12 @@ def test_answer_without_an_epoch_uses_the_smaller_end_offset():
 
 
 def test_follower_has_nothing_at_or_below_the_leaders_epoch():
+    # as in Kafka, the follower's cache answers an epoch older than its first with that
+    # epoch ending where its own first epoch starts: nothing is shared, cut everything
     follower = cache([5] * 4)
-    assert decide_truncation(2, 10, follower, 4, 1) == Truncation(1, True)
+    assert decide_truncation(2, 10, follower, 4, 1) == Truncation(0, True)
+    empty = cache([])
+    assert decide_truncation(2, 10, empty, 0, 0) == Truncation(0, True)
 
 
 def test_random_divergent_histories_end_on_the_common_prefix():
