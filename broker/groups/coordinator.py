@@ -24,6 +24,7 @@ from kio.schema.errors import ErrorCode
 
 from .. import records as batches
 from .group import ClassicGroup, GroupSettings, GroupState, JoinRequest, join_error, sync_error
+from .log_ends import RemoteLogEnds
 from .log_format import (
     GroupKey,
     OffsetKey,
@@ -122,6 +123,7 @@ class GroupCoordinator:
         self._tasks: list[asyncio.Task] = []
         self._creating: asyncio.Future | None = None
         self.loaded: set[int] = set()  # the __consumer_offsets partitions served here
+        self.log_ends = RemoteLogEnds(broker, self)
         self.load()
 
     # ------------------------------------------------------------------ the internal topic
@@ -271,13 +273,15 @@ class GroupCoordinator:
         self._tasks = [asyncio.create_task(self._run_timers(), name="group-timers"),
                        asyncio.create_task(self._run_expiry(), name="offset-expiry"),
                        asyncio.create_task(self._run_follow_leadership(),
-                                           name="offsets-leadership")]
+                                           name="offsets-leadership"),
+                       asyncio.create_task(self.log_ends.run(), name="lag-log-ends")]
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self.log_ends.close()
 
     def _new_group(self, group_id: str) -> ClassicGroup:
         group = ClassicGroup(group_id, now_ms(), self.settings)
