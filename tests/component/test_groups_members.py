@@ -10,6 +10,7 @@ committed offsets and the group survive, the member resumes from its commits).
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -187,6 +188,38 @@ def test_cooperative_sticky_revokes_only_moved_partitions(client, fresh_broker, 
         for old, m in zip(before, members, strict=False):
             assert m.assignment <= old  # nobody gained, only the moved one was lost
         assert members[2].assignment == set(revoked)
+    finally:
+        for m in members:
+            m.kill()
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "aiokafka", "java"])
+def test_static_member_comes_back_to_its_partitions(client, fresh_broker, topic_name):
+    """group.instance.id: a static member killed and restarted within its session gets
+    its partitions back, and the other member is not rebalanced (kafkajs has no static
+    membership)."""
+    if tools_problem(client):
+        pytest.skip(tools_problem(client))
+    broker = fresh_broker(group_initial_rebalance_delay_ms=0)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic_name, PARTITIONS, 1)])[topic_name].result(10)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+
+    def start(instance: str) -> GroupMember:
+        return GroupMember(client, bootstrap=broker.bootstrap, group=group, topic=topic_name,
+                           session_timeout_ms=30000, instance_id=instance)
+
+    members = [start("a"), start("b")]
+    try:
+        wait_until(lambda: split(members, [2, 2]), 60, describe(members))
+        owned_b = members[1].assignment
+        mark = len(members[0].snapshot())
+        members[1].kill()
+        members[1] = start("b")
+        wait_until(lambda: members[1].assignment == owned_b, 60, describe(members))
+        time.sleep(1)  # a rebalance of the other member would show by now
+        assert [e for e in members[0].snapshot()[mark:]
+                if e["event"] in ("assigned", "revoked")] == [], describe(members)()
     finally:
         for m in members:
             m.kill()
