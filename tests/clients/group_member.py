@@ -5,7 +5,7 @@
 Options: bootstrap, group, topic, session_timeout_ms, strategy ("range",
 "roundrobin", "sticky", "cooperative-sticky"), instance_id, commit (true: commit after
 each processed batch), hold_after (stop before committing once that many records were
-processed), max_poll_records.
+processed), max_poll_records, log_file (the client's debug log).
 
 It prints one JSON line per event, the protocol the group tests read (the same for the
 Node and Java members, group_member.js and GroupMember.java):
@@ -68,6 +68,13 @@ def run_kafka_python(opts: dict) -> None:
             emit("assigned", partitions=sorted(tp.partition for tp in consumer.assignment()))
 
     consumer.subscribe([opts["topic"]], listener=Listener())
+    # Have the topic's metadata before the first poll joins the group. Without it
+    # kafka-python 3.0.12's leader assigns from an empty metadata snapshot and then
+    # rebalances again at once, and that second rebalance now and then hangs the
+    # client after its SyncGroup (it stops heartbeating; the broker answered both calls).
+    deadline = time.monotonic() + 30
+    while not consumer.partitions_for_topic(opts["topic"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     processed = 0
     while not stop.is_set():
         batch = consumer.poll(timeout_ms=100)
@@ -138,6 +145,10 @@ async def run_aiokafka(opts: dict) -> None:
 
 def main() -> None:
     client, opts = sys.argv[1], json.loads(sys.argv[2])
+    if opts.get("log_file"):  # the client library's own debug log, to see what it did
+        import logging
+        logging.basicConfig(filename=opts["log_file"], level=logging.DEBUG,
+                            format="%(asctime)s %(threadName)s %(name)s %(message)s")
     if client == "kafka-python":
         run_kafka_python(opts)
     elif client == "aiokafka":
