@@ -326,6 +326,8 @@ class Broker:
         return None, ErrorCode.not_leader_or_follower
 
     def group_coordinator_leadership(self, topic: str, index: int, leader: bool) -> None:
+        # The coordinator loads the groups of a __consumer_offsets partition this broker
+        # gained and drops those of one it lost; the others it leaves alone.
         if topic == OFFSETS_TOPIC and self._unfenced.is_set():
             self.group_coordinator.load()
 

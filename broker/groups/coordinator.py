@@ -5,9 +5,9 @@ internal topic, appending Kafka-format records to it, replaying it on start,
 parking JoinGroup/SyncGroup requests on asyncio futures, and two background tasks
 (group timers; offset expiry every `offsets.retention.check.interval.ms`).
 
-A single node is the coordinator of every `__consumer_offsets` partition, so every
-group is loaded and served here; the partition a group hashes to (as in Kafka) is
-where its records are written.
+A group lives on the `__consumer_offsets` partition its id hashes to (as in Kafka);
+a broker serves the groups of the partitions it leads, loading a partition's groups
+when it gains the partition and dropping them when it loses it (`load`).
 """
 
 from __future__ import annotations
@@ -24,14 +24,11 @@ from kio.schema.errors import ErrorCode
 
 from .. import records as batches
 from .group import ClassicGroup, GroupSettings, GroupState, JoinRequest, join_error, sync_error
+from .log_ends import RemoteLogEnds
 from .log_format import (
-    FormatError,
     GroupKey,
     OffsetKey,
     OffsetValue,
-    decode_group_value,
-    decode_key,
-    decode_offset_value,
     encode_group_key,
     encode_group_value,
     encode_offset_key,
@@ -39,6 +36,7 @@ from .log_format import (
 )
 from .offsets import OffsetStore, expired_offsets
 from .placement import OFFSETS_TOPIC, partition_for
+from .replay import groups_on_partition, replay
 
 log = logging.getLogger("brook.groups")
 
@@ -56,6 +54,7 @@ DEFAULTS = {
 }
 
 _READ_CHUNK = 1 << 20
+LEADERSHIP_CHECK_S = 1.0
 
 
 def now_ms() -> int:
@@ -123,6 +122,8 @@ class GroupCoordinator:
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self._creating: asyncio.Future | None = None
+        self.loaded: set[int] = set()  # the __consumer_offsets partitions served here
+        self.log_ends = RemoteLogEnds(broker, self)
         self.load()
 
     # ------------------------------------------------------------------ the internal topic
@@ -200,46 +201,68 @@ class GroupCoordinator:
     # ------------------------------------------------------------------ loading
 
     def load(self) -> None:
-        """Replay `__consumer_offsets`: the latest record per key wins, tombstones delete."""
+        """Serve exactly the `__consumer_offsets` partitions this broker leads now: load
+        the groups of each partition gained, drop those of each partition lost. Groups
+        of partitions that did not change are left alone (their parked requests too)."""
         info = self.broker.registry.get(OFFSETS_TOPIC)
         if info is None:
             return
+        led = {index for index in range(info.partitions)
+               if self.broker.partition(OFFSETS_TOPIC, index) is not None}
+        for index in sorted(self.loaded - led):
+            self.unload_partition(index)
+        for index in sorted(led - self.loaded):
+            self.load_partition(index)
+
+    def load_partition(self, index: int) -> None:
+        """Replay one led partition: the latest record per key wins, tombstones delete."""
+        partition = self.broker.partition(OFFSETS_TOPIC, index)
+        if partition is None or index in self.loaded:
+            return
         started = time.monotonic()
-        group_values = {}
-        count = 0
-        for index in range(info.partitions):
-            partition = self.broker.partition(OFFSETS_TOPIC, index)
-            if partition is None:
-                continue
-            for header, record in iter_log_records(partition.log):
-                if record.key is None or (header.is_transactional and header.producer_id >= 0):
-                    continue
-                count += 1
-                try:
-                    key = decode_key(record.key)
-                    if isinstance(key, OffsetKey):
-                        if record.value is None:
-                            self.offsets.delete(key.group, key.topic, key.partition)
-                        else:
-                            self.offsets.put(key.group, key.topic, key.partition,
-                                             decode_offset_value(record.value))
-                    elif isinstance(key, GroupKey):
-                        if record.value is None:
-                            group_values.pop(key.group, None)
-                        else:
-                            group_values[key.group] = decode_group_value(record.value)
-                except FormatError as exc:
-                    log.warning("skipping unreadable record at %s-%d offset %d: %s",
-                                OFFSETS_TOPIC, index, record.offset, exc)
+        replayed = replay((record.offset, record.key, record.value)
+                          for header, record in iter_log_records(partition.log)
+                          if record.key is not None
+                          and not (header.is_transactional and header.producer_id >= 0))
+        for offset, why in replayed.unreadable:
+            log.warning("skipping unreadable record at %s-%d offset %d: %s",
+                        OFFSETS_TOPIC, index, offset, why)
         now = now_ms()
-        for group_id, value in group_values.items():
-            self.groups[group_id] = ClassicGroup.from_value(group_id, value, now, self.settings)
-        for group_id in self.offsets.groups():
-            if group_id not in self.groups:
-                self.groups[group_id] = ClassicGroup(group_id, now, self.settings)
-        log.info("loaded %d groups and %d committed offsets from %d records of %s in %.2fs",
-                 len(self.groups), len(self.offsets.flat), count, OFFSETS_TOPIC,
-                 time.monotonic() - started)
+        for (group_id, topic, p), value in replayed.offsets.items():
+            self.offsets.put(group_id, topic, p, value)
+        for group_id in replayed.group_ids():
+            if group_id in self.groups:
+                continue
+            value = replayed.groups.get(group_id)
+            group = (ClassicGroup.from_value(group_id, value, now, self.settings)
+                     if value is not None else ClassicGroup(group_id, now, self.settings))
+            self.groups[group_id] = group
+            self._schedule(group)
+        self.loaded.add(index)
+        if replayed.records:
+            log.info("%s-%d: loaded %d groups and %d committed offsets from %d records "
+                     "in %.2fs", OFFSETS_TOPIC, index, len(replayed.group_ids()),
+                     len(replayed.offsets), replayed.records, time.monotonic() - started)
+
+    def unload_partition(self, index: int) -> None:
+        """Another broker coordinates this partition's groups now: forget them, and
+        answer their parked JoinGroup/SyncGroup calls NOT_COORDINATOR so the clients
+        look the coordinator up again (Kafka's onResignation)."""
+        now = now_ms()
+        gone = groups_on_partition(set(self.groups) | set(self.offsets.groups()), index,
+                                   self.offsets_topic_partitions())
+        for group_id in gone:
+            group = self.groups.pop(group_id, None)
+            if group is not None:
+                group.mark_dead(now, ErrorCode.not_coordinator)
+                self._deliver(group)
+            self._scheduled.pop(group_id, None)
+            for topic, p in list(self.offsets.of_group(group_id)):
+                self.offsets.delete(group_id, topic, p)
+        self.loaded.discard(index)
+        if gone:
+            log.info("%s-%d: no longer led here; unloaded %d groups", OFFSETS_TOPIC, index,
+                     len(gone))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -248,13 +271,17 @@ class GroupCoordinator:
         for group in self.groups.values():
             self._schedule(group)
         self._tasks = [asyncio.create_task(self._run_timers(), name="group-timers"),
-                       asyncio.create_task(self._run_expiry(), name="offset-expiry")]
+                       asyncio.create_task(self._run_expiry(), name="offset-expiry"),
+                       asyncio.create_task(self._run_follow_leadership(),
+                                           name="offsets-leadership"),
+                       asyncio.create_task(self.log_ends.run(), name="lag-log-ends")]
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self.log_ends.close()
 
     def _new_group(self, group_id: str) -> ClassicGroup:
         group = ClassicGroup(group_id, now_ms(), self.settings)
@@ -312,12 +339,16 @@ class GroupCoordinator:
                 if any("assignment" in response for _, response in group.completions):
                     group.assignment_not_stored(now, error)
                 group.store_requested = False
+        self._deliver(group)
+        self._schedule(group)
+
+    def _deliver(self, group: ClassicGroup) -> None:
+        """Answer the parked requests the group has responses for."""
         completions, group.completions = group.completions, []
         for token, response in completions:
             future = self._futures.pop(token, None)  # type: ignore[arg-type]
             if future is not None and not future.done():
                 future.set_result(response)
-        self._schedule(group)
 
     def _store_group(self, group: ClassicGroup) -> ErrorCode:
         return self._append(group.group_id, [(encode_group_key(GroupKey(group.group_id)),
@@ -596,3 +627,13 @@ class GroupCoordinator:
                 self.expire_offsets()
             except Exception:
                 log.exception("offset expiry failed")
+
+    async def _run_follow_leadership(self) -> None:
+        """Leadership changes call `load` at once; this catches the ways of losing a
+        partition that do not (a replica removed, a leader gone offline)."""
+        while True:
+            await asyncio.sleep(LEADERSHIP_CHECK_S)
+            try:
+                self.load()
+            except Exception:
+                log.exception("following %s leadership failed", OFFSETS_TOPIC)

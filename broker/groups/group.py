@@ -742,12 +742,13 @@ class ClassicGroup:
 
     # ------------------------------------------------------------------ admin
 
-    def mark_dead(self, now: int) -> None:
-        """The group is deleted: every parked request learns the coordinator moved on."""
+    def mark_dead(self, now: int,
+                  error: ErrorCode = ErrorCode.coordinator_not_available) -> None:
+        """The group is deleted (or served elsewhere now, NOT_COORDINATOR): every parked
+        request learns the coordinator moved on."""
         for member in self.members.values():
-            self._complete_join(member, join_error(member.member_id,
-                                                   ErrorCode.coordinator_not_available))
-            self._complete_sync(member, sync_error(ErrorCode.coordinator_not_available))
+            self._complete_join(member, join_error(member.member_id, error))
+            self._complete_sync(member, sync_error(error))
         self._transition(GroupState.DEAD, now)
 
     def describe(self) -> dict:

@@ -1,5 +1,11 @@
 """Consumer lag on /metrics: committed offset, log-end offset and lag per group/topic/partition.
 
+Each broker reports the groups it coordinates, for every partition they committed:
+the log-end offset (high watermark) is read here when this broker leads the partition,
+otherwise it is what the leader answered last (`log_ends`, refreshed every few seconds).
+Partitions the group consumes but never committed have no lag here (Kafka's tools show
+"-" for them too).
+
 A custom collector computed at scrape time, so the numbers are as fresh as the
 scrape. prometheus-client calls `collect()` on its HTTP thread; it only takes
 C-level copies of the coordinator's dicts (atomic under the GIL) and reads plain
@@ -37,14 +43,18 @@ class ConsumerLagCollector:
         members = GaugeMetricFamily(
             "brook_consumer_group_members", "Members of each group", labels=["group", "state"])
         sums: dict[tuple[str, str], int] = {}
+        remote = self.coordinator.log_ends.values
         for (group, topic, partition), offset in sorted(self.coordinator.offsets.snapshot()):
-            p = self.broker.partitions.get((topic, partition))
-            if p is None:
-                continue
-            log_end = p.high_watermark
-            behind = max(0, log_end - offset) if offset >= 0 else log_end
             values = [group, topic, str(partition)]
             committed.add_metric(values, offset)
+            p = self.broker.partitions.get((topic, partition))
+            if p is not None and p.is_leader:
+                log_end = p.high_watermark
+            elif (topic, partition) in remote:
+                log_end = remote[(topic, partition)]
+            else:
+                continue  # leader unknown or unreachable: no lag rather than a wrong one
+            behind = max(0, log_end - offset) if offset >= 0 else log_end
             end.add_metric(values, log_end)
             lag.add_metric(values, behind)
             sums[(group, topic)] = sums.get((group, topic), 0) + behind

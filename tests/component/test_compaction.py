@@ -47,11 +47,12 @@ def produce(bootstrap: str, topic: str, items) -> dict[int, tuple[bytes, bytes |
     return acked
 
 
-def read_all(bootstrap: str, topic: str, end_offset: int) -> list[tuple[int, bytes, bytes]]:
-    """Every record from offset 0 up to (excluding) end_offset."""
+def read_all(bootstrap: str, topic: str, end_offset: int,
+             start: int = 0) -> list[tuple[int, bytes, bytes]]:
+    """Every record from offset `start` up to (excluding) end_offset."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader",
                          "enable.auto.commit": False, "enable.partition.eof": True})
-    consumer.assign([TopicPartition(topic, 0, 0)])
+    consumer.assign([TopicPartition(topic, 0, start)])
     out = []
     deadline = time.monotonic() + 60
     try:
@@ -205,3 +206,47 @@ def test_crash_during_cleaning_loses_nothing(fresh_broker, topic_name):
     assert len(keys) == len(set(keys))
     assert not any(p.name.startswith(".") for p in partition_dir.iterdir() if p.is_dir())
 
+
+
+def log_start(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[0]
+    finally:
+        consumer.close()
+
+
+def test_compact_and_delete_both_apply(fresh_broker, topic_name):
+    """cleanup.policy=compact,delete: closed segments keep only each key's latest value,
+    and whole segments older than retention.ms go, keys and all (Kafka's semantics)."""
+    broker = fresh_broker(log_cleaner_backoff_ms=200, log_retention_check_interval_ms=500)
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap, topic_name, cleanup_policy="compact,delete", segment_ms=1000,
+                 min_cleanable_dirty_ratio=0.01, retention_ms=12000)
+    old = [(b"old-%02d" % (i % 20), b"v%d" % i) for i in range(200)]  # 10 updates per key
+    acked = produce(bootstrap, topic_name, old)
+    sentinel = roll_with_sentinel(bootstrap, topic_name, 1000)
+
+    # Compaction: one record per key below the active segment, the latest value.
+    partition_dir = broker.data_dir / f"{topic_name}-0"
+    deadline = time.monotonic() + 30
+    while cleaner_state(partition_dir).get("clean_offset") != sentinel:
+        assert time.monotonic() < deadline, f"never cleaned: {broker.log_tail()}"
+        time.sleep(0.1)
+    records = read_all(bootstrap, topic_name, sentinel + 1)
+    check_compacted(records, old, acked, sentinel)
+    assert len(records) == 21
+
+    # Retention: once the old segments are older than retention.ms they are deleted,
+    # though compaction alone would keep their keys forever.
+    new = [(b"new-%02d" % i, b"n%d" % i) for i in range(5)]
+    new_acked = produce(bootstrap, topic_name, new)
+    deadline = time.monotonic() + 40
+    while log_start(bootstrap, topic_name) <= max(acked):
+        assert time.monotonic() < deadline, f"old segments never deleted: {broker.log_tail()}"
+        time.sleep(0.25)
+    start = log_start(bootstrap, topic_name)
+    remaining = read_all(bootstrap, topic_name, max(new_acked) + 1, start)
+    assert remaining[0][0] == start and not any(k.startswith(b"old-") for _, k, _ in remaining)
+    assert [(o, k, v) for o, k, v in remaining if k != b"~sentinel"] == [
+        (o, *new_acked[o]) for o in sorted(new_acked)]

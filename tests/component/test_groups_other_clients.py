@@ -176,3 +176,91 @@ def test_kafkajs_group_splits_partitions_and_commits(group_broker, topic_name):
     first, second = (set(a) for a in result["assignments"])
     assert len(first) == len(second) == 2 and first | second == {0, 1, 2, 3}
     assert committed(bootstrap, group, topic_name, 4) == {p: 50 for p in range(4)}
+
+
+def test_tool_describe_shows_lag_and_partitions_without_a_commit(group_broker, topic_name):
+    """kafka-consumer-groups --describe as Kafka prints it: a member owns all four
+    partitions, two have commits (lag = log end - commit), two none ("-" offset and lag);
+    once the group is empty only the committed partitions remain, with no consumer."""
+    from confluent_kafka import Consumer
+
+    bootstrap = group_broker.bootstrap
+    create_and_fill(bootstrap, topic_name, 4, 100)
+    group = f"describe-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "client.id": "lagging", "enable.auto.commit": False,
+                         "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+    consumer.subscribe([topic_name])
+    try:
+        deadline = time.monotonic() + 30
+        while len(consumer.assignment()) < 4:
+            assert time.monotonic() < deadline, "the member never got the partitions"
+            consumer.poll(0.1)
+        consumer.commit(offsets=[TopicPartition(topic_name, 0, 30),
+                                 TopicPartition(topic_name, 1, 5)], asynchronous=False)
+        rows = sorted(describe_rows(bootstrap, group), key=lambda row: row["PARTITION"])
+        member_id = consumer.memberid()
+    finally:
+        consumer.close()
+    table = [(r["TOPIC"], r["PARTITION"], r["CURRENT-OFFSET"], r["LOG-END-OFFSET"], r["LAG"],
+              r["CONSUMER-ID"], r["HOST"], r["CLIENT-ID"]) for r in rows]
+    assert table == [
+        (topic_name, "0", "30", "100", "70", member_id, "/127.0.0.1", "lagging"),
+        (topic_name, "1", "5", "100", "95", member_id, "/127.0.0.1", "lagging"),
+        (topic_name, "2", "-", "100", "-", member_id, "/127.0.0.1", "lagging"),
+        (topic_name, "3", "-", "100", "-", member_id, "/127.0.0.1", "lagging"),
+    ]
+
+    empty = sorted(describe_rows(bootstrap, group), key=lambda row: row["PARTITION"])
+    assert [(r["PARTITION"], r["CURRENT-OFFSET"], r["LOG-END-OFFSET"], r["LAG"],
+             r["CONSUMER-ID"], r["HOST"], r["CLIENT-ID"]) for r in empty] == [
+        ("0", "30", "100", "70", "-", "-", "-"),
+        ("1", "5", "100", "95", "-", "-", "-"),
+    ]
+
+
+def consumer_groups_tool(bootstrap: str, *args: str) -> str:
+    out = subprocess.run(paths.java_tool_command(
+        "consumer-groups", "--bootstrap-server", bootstrap, *args),
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_tool_deletes_offsets_resets_them_and_deletes_the_group(group_broker, topic_name):
+    """kafka-consumer-groups --delete-offsets (OffsetDelete through Kafka's Admin),
+    --reset-offsets --to-earliest --execute and --delete on an Empty consumer group."""
+    from confluent_kafka import Consumer
+
+    bootstrap = group_broker.bootstrap
+    create_and_fill(bootstrap, topic_name, 4, 20)
+    group = f"tool-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False, "session.timeout.ms": 6000})
+    consumer.subscribe([topic_name])
+    try:
+        deadline = time.monotonic() + 30
+        while len(consumer.assignment()) < 4:
+            assert time.monotonic() < deadline, "the member never got the partitions"
+            consumer.poll(0.1)
+        consumer.commit(offsets=[TopicPartition(topic_name, p, 5 + p) for p in range(4)],
+                        asynchronous=False)
+    finally:
+        consumer.close()  # the group is Empty now
+
+    out = consumer_groups_tool(bootstrap, "--delete-offsets", "--group", group,
+                               "--topic", f"{topic_name}:0,1")
+    rows = {tuple(line.split()[:2]): line.split()[2] for line in out.splitlines()
+            if line.startswith(topic_name)}
+    assert rows == {(topic_name, "0"): "Successful", (topic_name, "1"): "Successful"}, out
+    assert committed(bootstrap, group, topic_name, 4) == {0: -1001, 1: -1001, 2: 7, 3: 8}
+
+    out = consumer_groups_tool(bootstrap, "--reset-offsets", "--group", group, "--topic",
+                               topic_name, "--to-earliest", "--execute")
+    assert committed(bootstrap, group, topic_name, 4) == dict.fromkeys(range(4), 0), out
+
+    out = consumer_groups_tool(bootstrap, "--delete", "--group", group)
+    assert f"'{group}'" in out and "successful" in out.lower(), out
+    assert committed(bootstrap, group, topic_name, 4) == dict.fromkeys(range(4), -1001)
+    listed = consumer_groups_tool(bootstrap, "--list").split()
+    assert group not in listed

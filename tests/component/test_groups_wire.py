@@ -9,6 +9,7 @@ taken from Apache Kafka 4.3 with the same requests. `test_same_as_apache_kafka`
 from __future__ import annotations
 
 import struct
+import threading
 import time
 import uuid
 
@@ -84,7 +85,7 @@ def run_scenarios(bootstrap: str) -> dict[str, object]:
     with WireClient(bootstrap) as c:
         # coordinator lookup, single and batched. Kafka answers COORDINATOR_NOT_AVAILABLE
         # while it creates __consumer_offsets; clients retry, so do we.
-        for suffix in ("a", "b", "x", "y", "s", "q", "st", "none"):
+        for suffix in ("a", "b", "x", "y", "s", "q", "st", "r", "none"):
             deadline = time.monotonic() + 60
             while True:
                 single = c.request(request(10, 3, key=f"{g}-{suffix}", key_type=0))
@@ -121,6 +122,37 @@ def run_scenarios(bootstrap: str) -> dict[str, object]:
         seen["heartbeat_bad_generation"] = heartbeat(c, 4, f"{g}-a", generation - 1, member)
         seen["heartbeat_unknown_member"] = heartbeat(c, 4, f"{g}-a", generation, "ghost")
         seen["heartbeat_unknown_group"] = heartbeat(c, 0, f"{g}-none", 1, "ghost")
+
+        # a rebalance: a second member's JoinGroup parks until the first rejoins; till
+        # then the first member's heartbeats answer REBALANCE_IN_PROGRESS (its commits
+        # still count)
+        first_r = join_member(c, 5, f"{g}-r", topic=topic)
+        sync(c, 5, f"{g}-r", first_r.generation_id, first_r.member_id,
+             [(first_r.member_id, b"R")])
+        second_r: list = []
+        with WireClient(bootstrap, timeout=30) as c2:
+            joiner = threading.Thread(target=lambda: second_r.append(
+                join_member(c2, 5, f"{g}-r", topic=topic)))
+            joiner.start()
+            deadline = time.monotonic() + 10
+            while True:
+                beat = heartbeat(c, 4, f"{g}-r", first_r.generation_id, first_r.member_id)
+                if beat != 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            seen["heartbeat_rebalancing"] = beat
+            seen["commit_rebalancing"] = commit(c, 8, f"{g}-r", first_r.generation_id,
+                                                first_r.member_id, topic)
+            rejoined = join(c, 5, f"{g}-r", member_id=first_r.member_id, topic=topic)
+            joiner.join(30)
+        # commits go through while members rejoin (for their revocation callbacks), not
+        # between the joins and the leader's assignment
+        seen["commit_awaiting_sync"] = commit(c, 8, f"{g}-r", rejoined.generation_id,
+                                              first_r.member_id, topic)
+        seen["rejoin_after_rebalance"] = (
+            int(rejoined.error_code), rejoined.generation_id - first_r.generation_id,
+            rejoined.leader == first_r.member_id, len(rejoined.members),
+            int(second_r[0].error_code), second_r[0].generation_id == rejoined.generation_id)
 
         # commits: generations, simple groups, unknown topics, oversized metadata
         seen["commit_member"] = commit(c, 8, f"{g}-a", generation, member, topic)
@@ -202,6 +234,17 @@ def run_scenarios(bootstrap: str) -> dict[str, object]:
         after = c.request(request(15, 5, groups=[f"{g}-a", f"{g}-st"],
                                   include_authorized_operations=False))
         seen["states_after_leave"] = [(d.group_state, len(d.members)) for d in after.groups]
+
+        # offset delete of an Empty group: the committed offset is gone
+        odel_empty = c.request(request(47, 0, group_id=f"{g}-a", topics=[
+            {"name": topic, "partitions": [{"partition_index": 0}]}]))
+        seen["offset_delete_empty"] = (int(odel_empty.error_code), [
+            int(p.error_code) for t in odel_empty.topics for p in t.partitions])
+        refetched = c.request(request(9, 1, group_id=f"{g}-a", topics=[
+            {"name": topic, "partition_indexes": [0]}]))
+        seen["fetch_after_offset_delete"] = [(p.partition_index, p.committed_offset,
+                                              int(p.error_code))
+                                             for p in refetched.topics[0].partitions]
     return seen
 
 
@@ -241,6 +284,12 @@ EXPECTED = {
     "leave_v1_unknown_group": 25,
     "leave_static_by_instance": [0, 25],
     "states_after_leave": [("Empty", 0), ("Empty", 0)],
+    "heartbeat_rebalancing": 27,             # REBALANCE_IN_PROGRESS
+    "commit_rebalancing": 0,
+    "commit_awaiting_sync": 27,
+    "rejoin_after_rebalance": (0, 1, True, 2, 0, True),
+    "offset_delete_empty": (0, [0]),
+    "fetch_after_offset_delete": [(0, -1, 0)],
 }
 
 
