@@ -47,6 +47,17 @@ def describe(members):
     return lambda: "\n".join(m.describe() for m in members)
 
 
+def broker_with_topic(client: str, fresh_broker, topic: str):
+    """A broker without the initial rebalance delay and a PARTITIONS-partition topic;
+    a client whose tools are missing fails (as in test_clients), never skips."""
+    if tools_problem(client):
+        pytest.fail(f"{client} cannot run (run `make tools`): {tools_problem(client)}")
+    broker = fresh_broker(group_initial_rebalance_delay_ms=0)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(10)
+    return broker
+
+
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     from confluent_kafka import ConsumerGroupTopicPartitions
 
@@ -73,12 +84,8 @@ def batches(member: GroupMember) -> tuple[set, set]:
 
 @pytest.mark.parametrize("client", GROUP_CLIENTS)
 def test_group_scenarios(client, fresh_broker, topic_name):
-    if tools_problem(client):
-        pytest.skip(tools_problem(client))
-    broker = fresh_broker(group_initial_rebalance_delay_ms=0)
+    broker = broker_with_topic(client, fresh_broker, topic_name)
     bootstrap = broker.bootstrap
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic_name, PARTITIONS, 1)])[topic_name].result(10)
     produce(bootstrap, topic_name, 100)
     strategy = "roundrobin" if client == "kafkajs" else "range"
 
@@ -163,11 +170,7 @@ def test_group_scenarios(client, fresh_broker, topic_name):
 def test_cooperative_sticky_revokes_only_moved_partitions(client, fresh_broker, topic_name):
     """A third member joins a 2/2 group: the cooperative protocol revokes just the one
     partition that moves to it; the others keep theirs throughout."""
-    if tools_problem(client):
-        pytest.skip(tools_problem(client))
-    broker = fresh_broker(group_initial_rebalance_delay_ms=0)
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    admin.create_topics([NewTopic(topic_name, PARTITIONS, 1)])[topic_name].result(10)
+    broker = broker_with_topic(client, fresh_broker, topic_name)
     group = f"g-{uuid.uuid4().hex[:8]}"
 
     def start() -> GroupMember:
@@ -198,11 +201,7 @@ def test_static_member_comes_back_to_its_partitions(client, fresh_broker, topic_
     """group.instance.id: a static member killed and restarted within its session gets
     its partitions back, and the other member is not rebalanced (kafkajs has no static
     membership)."""
-    if tools_problem(client):
-        pytest.skip(tools_problem(client))
-    broker = fresh_broker(group_initial_rebalance_delay_ms=0)
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    admin.create_topics([NewTopic(topic_name, PARTITIONS, 1)])[topic_name].result(10)
+    broker = broker_with_topic(client, fresh_broker, topic_name)
     group = f"g-{uuid.uuid4().hex[:8]}"
 
     def start(instance: str) -> GroupMember:
