@@ -141,8 +141,14 @@ def session_operator_paused(harness):
     harness.start_operator()
 
 
-def test_helm_install_runs_the_operator_with_its_rbac(harness, namespace, tmp_path, session_operator_paused):
+@pytest.mark.parametrize("scope", ["namespaces", "cluster"])
+def test_helm_install_runs_the_operator_with_its_rbac(scope, harness, namespace, tmp_path,
+                                                      session_operator_paused):
+    """The chart's operator, under its own ServiceAccount token, reconciles a cluster and
+    a topic with no 403: with watchNamespaces (a Role per namespace) and without it (the
+    ClusterRole)."""
     api = harness.api
+    watch = ["--set", f"operator.watchNamespaces={{{namespace}}}"] if scope == "namespaces" else []
     release_ns = f"brook-{uuid.uuid4().hex[:6]}"
     api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": release_ns}})
     kubeconfig = harness.cp.kubeconfig
@@ -150,8 +156,7 @@ def test_helm_install_runs_the_operator_with_its_rbac(harness, namespace, tmp_pa
         try:
             helm("install", "brook", str(CHART), "--namespace", release_ns, "--wait", "--timeout", "90s",
                  "--set", "crds.install=false",  # the session installed them: see the test above
-                 "--set", f"operator.watchNamespaces={{{namespace}}}",
-                 "--set", "operator.resyncSeconds=2",
+                 *watch, "--set", "operator.resyncSeconds=2",
                  kubeconfig=kubeconfig, tmp=tmp_path)
         except AssertionError as exc:
             events = [f"{e['involvedObject']['name']}: {e.get('reason')} {e.get('message')}"
@@ -159,6 +164,9 @@ def test_helm_install_runs_the_operator_with_its_rbac(harness, namespace, tmp_pa
             raise AssertionError(f"{exc}\n{harness.diagnostics(release_ns)}\n" + "\n".join(events)) from None
         pods = api.items(f"/api/v1/namespaces/{release_ns}/pods")
         assert len(pods) == 1 and pods[0]["spec"]["serviceAccountName"] == "brook"
+        bindings = [b for b in api.items("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
+                    if any(subject.get("namespace") == release_ns for subject in b.get("subjects", []))]
+        assert len(bindings) == (1 if scope == "cluster" else 0), bindings
         harness.create(kafka_cluster("events", namespace, replicas=1))
         harness.create(topic("orders", namespace, "events", partitions=2))
         harness.wait_condition(harness.custom(namespace, "kafkaclusters", "events"), "True",
