@@ -8,6 +8,7 @@ the consumers and the replicas' own logs hold afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -250,31 +251,45 @@ def test_group_survives_coordinator_death(cluster):
     assert sorted(more) == [b"%05d" % i for i in range(300, 330)]
 
 
-def test_isr_shrinks_for_a_lagging_follower_that_keeps_heartbeating(tmp_path):
-    """Broker 2 keeps heartbeating (controller listener) but its fetches from leader 0
-    are held back (a proxy in front of broker 0's Kafka listener, by client id): after
-    replica.lag.time.max.ms (3 s) the leader drops it from the ISR although it stays a
-    live broker; released, it catches up and is taken back in."""
-    from tests.component.test_cluster_ops import scrape
+@contextlib.contextmanager
+def leader_behind_stall_proxy(tmp_path, topic: str, **topic_config):
+    """Three brokers; broker 0's Kafka listener is reached through a StallProxy, so the
+    followers' fetches from it can be held back while their heartbeats (controller
+    listener) carry on. Yields (cluster, admin, proxy, isr) with `topic` led by 0 on
+    [0, 1, 2] and its ISR full."""
     from tests.support.stall_proxy import StallProxy
 
     cluster = BrokerCluster(tmp_path, 3)
     leader = cluster.brokers[0]
     proxy = StallProxy(("127.0.0.1", leader.port))
     leader.overrides["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{proxy.port}"
-    stop = threading.Event()
     try:
         cluster.start()
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-        admin.create_topics([NewTopic("lagging", 1, replica_assignment=[[0, 1, 2]])])[
-            "lagging"].result(20)
+        admin.create_topics([NewTopic(topic, 1, replica_assignment=[[0, 1, 2]],
+                                      config=topic_config)])[topic].result(20)
 
         def isr():
-            return sorted(admin.list_topics("lagging", timeout=10)
-                          .topics["lagging"].partitions[0].isrs)
+            return sorted(admin.list_topics(topic, timeout=10).topics[topic].partitions[0].isrs)
 
         wait_until(lambda: isr() == [0, 1, 2], 30, "the full ISR")
-        assert leader_of(admin, "lagging") == 0
+        assert leader_of(admin, topic) == 0
+        yield cluster, admin, proxy, isr
+    finally:
+        proxy.close()
+        cluster.stop()
+
+
+def test_isr_shrinks_for_a_lagging_follower_that_keeps_heartbeating(tmp_path):
+    """Broker 2 keeps heartbeating (controller listener) but its fetches from leader 0
+    are held back (a proxy in front of broker 0's Kafka listener, by client id): after
+    replica.lag.time.max.ms (3 s) the leader drops it from the ISR although it stays a
+    live broker; released, it catches up and is taken back in."""
+    from tests.component.test_cluster_ops import scrape
+
+    stop = threading.Event()
+    with leader_behind_stall_proxy(tmp_path, "lagging") as (cluster, admin, proxy, isr):
+        leader = cluster.brokers[0]
         producer = confluent_kafka.Producer({"bootstrap.servers": cluster.bootstrap,
                                              "acks": 1, "linger.ms": 5})
 
@@ -285,22 +300,49 @@ def test_isr_shrinks_for_a_lagging_follower_that_keeps_heartbeating(tmp_path):
             producer.flush(30)
 
         threading.Thread(target=write, daemon=True).start()
-        shrinks = scrape(leader)["brook_isr_shrinks_total"]
-        expands = scrape(leader)["brook_isr_expands_total"]
+        try:
+            shrinks = scrape(leader)["brook_isr_shrinks_total"]
+            expands = scrape(leader)["brook_isr_expands_total"]
 
-        proxy.stalled_clients.add("brook-replica-2")
-        wait_until(lambda: isr() == [0, 1], 40, "broker 2 to leave the ISR")
-        live = admin.describe_cluster(request_timeout=10).result(15).nodes
-        assert 2 in {n.id for n in live}, "broker 2 was fenced, not dropped for lag"
-        assert scrape(leader)["brook_isr_shrinks_total"] >= shrinks + 1
+            proxy.stalled_clients.add("brook-replica-2")
+            wait_until(lambda: isr() == [0, 1], 40, "broker 2 to leave the ISR")
+            live = admin.describe_cluster(request_timeout=10).result(15).nodes
+            assert 2 in {n.id for n in live}, "broker 2 was fenced, not dropped for lag"
+            assert scrape(leader)["brook_isr_shrinks_total"] >= shrinks + 1
+
+            proxy.stalled_clients.clear()
+            wait_until(lambda: isr() == [0, 1, 2], 40, "broker 2 back in the ISR")
+            assert scrape(leader)["brook_isr_expands_total"] >= expands + 1
+        finally:
+            stop.set()
+
+
+def test_isr_shrinking_under_a_waiting_write_is_not_enough_replicas_after_append(tmp_path):
+    """min.insync.replicas=2 and both followers' fetches held back: an acks=all write is
+    appended while the ISR is still full, then the ISR shrinks to the leader alone and
+    the write is answered NOT_ENOUGH_REPLICAS_AFTER_APPEND, as Kafka does; the next one
+    is refused up front (NOT_ENOUGH_REPLICAS). Released, writes are acknowledged again."""
+    with leader_behind_stall_proxy(tmp_path, "shrinking", **{"min.insync.replicas": "2"}) \
+            as (cluster, admin, proxy, isr):
+        # no retries: the client must be told the first answer
+        producer = confluent_kafka.Producer({
+            "bootstrap.servers": cluster.bootstrap, "acks": "all",
+            "enable.idempotence": False, "retries": 0, "linger.ms": 0,
+            "request.timeout.ms": 30000, "message.timeout.ms": 60000})
+        assert produce_all(producer, "shrinking", [b"before"]) == [(None, 0)]
+
+        proxy.stalled_clients.update({"brook-replica-1", "brook-replica-2"})
+        (error, _), = produce_all(producer, "shrinking", [b"appended"], timeout=45)
+        assert error is not None and \
+            error.code() == KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND, error
+        assert isr() == [0]
+        (error, _), = produce_all(producer, "shrinking", [b"refused"])
+        assert error is not None and error.code() == KafkaError.NOT_ENOUGH_REPLICAS, error
 
         proxy.stalled_clients.clear()
-        wait_until(lambda: isr() == [0, 1, 2], 40, "broker 2 back in the ISR")
-        assert scrape(leader)["brook_isr_expands_total"] >= expands + 1
-    finally:
-        stop.set()
-        proxy.close()
-        cluster.stop()
+        wait_until(lambda: len(isr()) >= 2, 40, "a follower back in the ISR")
+        (error, offset), = produce_all(producer, "shrinking", [b"after"])
+        assert error is None and offset == 2, (error, offset)  # "refused" was not stored
 
 
 def test_consumers_never_read_above_the_high_watermark(tmp_path):
