@@ -228,10 +228,9 @@ class Broker:
         snapshot_threshold = int(self.config.get("brook.metadata.snapshot.records"))
         if snapshot_threshold < 0:
             raise StartupError("brook.metadata.snapshot.records must be >= 0")
-        options = RaftOptions(election_timeout_ms=100, heartbeat_interval_ms=20,
-                              snapshot_threshold=snapshot_threshold) \
-            if self.voter_ids == {self.node_id} else \
-            RaftOptions(snapshot_threshold=snapshot_threshold)
+        timing = {"election_timeout_ms": 100, "heartbeat_interval_ms": 20} \
+            if self.voter_ids == {self.node_id} else {}
+        options = RaftOptions(snapshot_threshold=snapshot_threshold, **timing)
         return QuorumNode(self.node_id, self.log_dirs[0] / METADATA_DIR, self.metadata,
                           bootstrap=bootstrap, options=options)
 
