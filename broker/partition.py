@@ -121,6 +121,11 @@ class Partition:
         self.wake_waiters()
 
     def truncate_to(self, offset: int) -> None:
+        if offset < self.log.log_start_offset:
+            # nothing of the log is kept: restart it empty there, epochs included, as
+            # Kafka does; kept epochs would make the follower ask the same question again
+            self.truncate_fully_and_start_at(offset)
+            return
         self.log.truncate_to(offset)
         self.epochs.truncate_from_end(self.log.log_end_offset)
         self.producers.truncate_after(self.log.log_end_offset)

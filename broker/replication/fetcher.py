@@ -152,7 +152,7 @@ class ReplicaFetcher:
                     log.warning("%s-%d: truncating divergent tail %d -> %d (leader epoch %d "
                                 "ends at %d)", topic.topic, item.partition, log_end,
                                 decision.offset, item.leader_epoch, item.end_offset)
-                    partition.truncate_to(max(decision.offset, partition.log.log_start_offset))
+                    partition.truncate_to(decision.offset)
                 # not completed: the next round asks again with the epoch now latest
                 followed.truncated = decision.completed
 

@@ -123,3 +123,30 @@ def test_random_divergent_histories_end_on_the_common_prefix():
         for epoch in mine[:rng.randint(0, 5)]:
             follower_log += [epoch] * rng.randint(1, 3)
         check(leader_log, follower_log)
+
+
+def test_truncating_below_the_log_start_restarts_the_log_and_forgets_its_epochs(tmp_path):
+    """A follower whose whole log diverged (the answer lies below its log start, e.g.
+    after DeleteRecords) restarts empty at that offset with no epochs, as Kafka does, so
+    its next OffsetForLeaderEpoch round is its last instead of the same question again."""
+    from brook.broker.partition import Partition
+    from brook.broker.records import Record, assign_offsets, encode_batch, parse_batches
+    from brook.broker.storage.log import PartitionLog
+    from brook.broker.storage.log_config import LogConfig
+
+    log = PartitionLog(tmp_path / "t-0", LogConfig())
+    partition = Partition("t", 0, log, LogConfig())
+    for epoch, first in ((2, 0), (4, 5)):
+        data = bytearray(encode_batch([Record(i, 1_000, b"k", b"v", []) for i in range(5)]))
+        headers = parse_batches(data)
+        assign_offsets(data, headers, first, partition_leader_epoch=epoch)
+        partition.append_as_follower(data, parse_batches(data))
+    assert partition.epochs.entries == [(2, 0), (4, 5)]
+    log.delete_records_before(7)
+
+    partition.truncate_to(3)
+    assert (log.log_start_offset, log.log_end_offset) == (3, 3)
+    assert partition.epochs.entries == []
+    decision = decide_truncation(1, 3, partition.epochs, 3, partition.follower_high_watermark)
+    assert decision.completed
+    log.close()
