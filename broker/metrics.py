@@ -78,13 +78,14 @@ class BrokerMetrics:
         stack = [body]
         while stack:
             item = stack.pop()
-            if isinstance(item, dict):
-                code = item.get("error_code")
-                if code:
-                    self.count_error(api, code)
-                stack.extend(v for v in item.values() if isinstance(v, dict | list | tuple))
-            elif isinstance(item, list | tuple):
-                stack.extend(v for v in item if isinstance(v, dict | list | tuple))
+            code = item.get("error_code")
+            if code:
+                self.count_error(api, code)
+            for value in item.values():
+                if isinstance(value, dict):
+                    stack.append(value)
+                elif isinstance(value, list | tuple) and value and isinstance(value[0], dict):
+                    stack.extend(value)  # lists of entries; lists of plain values are skipped
 
     def count_error(self, api: str, code: int) -> None:
         try:

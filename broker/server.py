@@ -135,5 +135,7 @@ class KafkaServer:
             return None
         if isinstance(body, list):  # already encoded, as parts (Fetch)
             return body
+        if not spec.counts_own_errors:
+            metrics.count_errors(spec.name, body)
         return encode_response(api_key, version, correlation_id,
                                build(response_class(api_key, version), body))

@@ -22,7 +22,7 @@ FETCH = 1
 READ_COMMITTED = 1
 
 
-@api(FETCH, "Fetch", 4, 12)
+@api(FETCH, "Fetch", 4, 12, counts_own_errors=True)
 async def handle_fetch(broker, ctx, request) -> dict:
     session_id = getattr(request, "session_id", 0)
     if session_id != 0:

@@ -23,7 +23,8 @@ def _partition_error(index: int, error: ErrorCode, message: str | None = None) -
             "error_message": message}
 
 
-@api(PRODUCE, "Produce", 3, 12, advertised_min_version=0)  # as Kafka 4 does
+@api(PRODUCE, "Produce", 3, 12, advertised_min_version=0,  # as Kafka 4 does
+     counts_own_errors=True)
 async def handle_produce(broker, ctx, request) -> dict | None:
     acks = int(request.acks)
     now_ms = broker.now_ms()
@@ -39,12 +40,17 @@ async def handle_produce(broker, ctx, request) -> dict | None:
             for result in results:
                 if asyncio.iscoroutine(result):
                     result.close()
+                elif result["error_code"]:
+                    broker.metrics.count_error("Produce", result["error_code"])
         return None
     done = []
     for name, results in responses:
         partition_responses = []
         for result in results:
-            partition_responses.append(await result if asyncio.iscoroutine(result) else result)
+            result = await result if asyncio.iscoroutine(result) else result
+            if result["error_code"]:
+                broker.metrics.count_error("Produce", result["error_code"])
+            partition_responses.append(result)
         done.append({"name": name, "partition_responses": partition_responses})
     return {"responses": done, "throttle_time": 0}
 

@@ -35,6 +35,9 @@ class ApiSpec:
     # v3+ only (KAFKA-18659): librdkafka before 2.8 turns compression off unless the
     # Produce range overlaps v2. Requests below min_version are still refused.
     advertised_min_version: int | None = None
+    # The handler counts its error codes itself (Produce, Fetch: hot paths that know
+    # where their errors are); others get their response walked by the dispatcher.
+    counts_own_errors: bool = False
 
     @property
     def advertised_min(self) -> int:
@@ -46,21 +49,14 @@ APIS: dict[int, ApiSpec] = {}
 
 
 def api(key: int, name: str, min_version: int, max_version: int,
-        advertised_min_version: int | None = None):
+        advertised_min_version: int | None = None, counts_own_errors: bool = False):
     """Register a handler: `async def handler(broker, ctx, request) -> dict | None`."""
 
     def register(handler: Handler) -> Handler:
         if key in APIS:
             raise RuntimeError(f"API {key} ({name}) registered twice")
-
-        async def counted(broker, ctx, request):
-            body = await handler(broker, ctx, request)
-            if isinstance(body, dict):  # encoded parts (Fetch) count their own errors
-                broker.metrics.count_errors(name, body)
-            return body
-
-        APIS[key] = ApiSpec(key, name, min_version, max_version, counted,
-                            advertised_min_version)
+        APIS[key] = ApiSpec(key, name, min_version, max_version, handler,
+                            advertised_min_version, counts_own_errors)
         return handler
 
     return register
