@@ -54,7 +54,6 @@ DEFAULTS = {
 }
 
 _READ_CHUNK = 1 << 20
-LEADERSHIP_CHECK_S = 1.0
 
 
 def now_ms() -> int:
@@ -271,10 +270,9 @@ class GroupCoordinator:
         for group in self.groups.values():
             self._schedule(group)
         self._tasks = [asyncio.create_task(self._run_timers(), name="group-timers"),
-                       asyncio.create_task(self._run_expiry(), name="offset-expiry"),
-                       asyncio.create_task(self._run_follow_leadership(),
-                                           name="offsets-leadership"),
-                       asyncio.create_task(self.log_ends.run(), name="lag-log-ends")]
+                       asyncio.create_task(self._run_expiry(), name="offset-expiry")]
+        if self.broker.config.metrics_listener is not None:  # only the lag metrics read them
+            self._tasks.append(asyncio.create_task(self.log_ends.run(), name="lag-log-ends"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -627,13 +625,3 @@ class GroupCoordinator:
                 self.expire_offsets()
             except Exception:
                 log.exception("offset expiry failed")
-
-    async def _run_follow_leadership(self) -> None:
-        """Leadership changes call `load` at once; this catches the ways of losing a
-        partition that do not (a replica removed, a leader gone offline)."""
-        while True:
-            await asyncio.sleep(LEADERSHIP_CHECK_S)
-            try:
-                self.load()
-            except Exception:
-                log.exception("following %s leadership failed", OFFSETS_TOPIC)

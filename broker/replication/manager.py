@@ -85,8 +85,11 @@ class ReplicaManager:
     def apply_partition_state(self, topic: str, index: int, state: PartitionState) -> None:
         if self.node_id not in state.replicas:
             if (topic, index) in self.broker.partitions:
+                was_leader = self.broker.partitions[(topic, index)].is_leader
                 self.stop_following(topic, index)
                 self.broker.drop_partition(topic, index)
+                if was_leader:
+                    self.broker.group_coordinator_leadership(topic, index, False)
                 log.info("%s-%d: no longer a replica here; log removed", topic, index)
             return
         partition = self.broker.local_partition(topic, index)
@@ -111,6 +114,8 @@ class ReplicaManager:
                 self._become_follower(partition, state)
             elif state.leader < 0:
                 self.stop_following(topic, index)
+                if was_leader:
+                    self.broker.group_coordinator_leadership(topic, index, False)
 
     def _count_isr_change(self, old: tuple[int, ...], new: tuple[int, ...]) -> None:
         """ISR shrinks/expands of a led partition, whoever asked (this leader, or the
