@@ -225,9 +225,7 @@ class Broker:
             bootstrap = Configuration(tuple(Member(v.node_id, v.address) for v in voters))
         # A sole voter has nobody to wait for: a short election timeout lets a single node
         # start in a fraction of a second instead of one to two.
-        snapshot_threshold = int(self.config.get("brook.metadata.snapshot.records"))
-        if snapshot_threshold < 0:
-            raise StartupError("brook.metadata.snapshot.records must be >= 0")
+        snapshot_threshold = self.config.get_int("brook.metadata.snapshot.records")
         timing = {"election_timeout_ms": 100, "heartbeat_interval_ms": 20} \
             if self.voter_ids == {self.node_id} else {}
         options = RaftOptions(snapshot_threshold=snapshot_threshold, **timing)

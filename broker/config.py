@@ -116,9 +116,10 @@ BROKER_PROPERTIES: dict[str, tuple[str, object]] = {
     "connections.max.idle.ms": ("long", 600_000),
     # Brook's own: Prometheus endpoint (host:port; empty disables).
     "brook.metrics.listener": ("str", "127.0.0.1:9404"),
-    # Brook's own: a metadata snapshot after this many applied metadata records (0 =
-    # never). Kafka's metadata.log.max.record.bytes.between.snapshots counts bytes
-    # instead, hence not that name.
+    # Brook's own: a metadata snapshot after this many applied metadata log entries, one
+    # per controller commit (0 = never). Kafka's
+    # metadata.log.max.record.bytes.between.snapshots counts bytes instead, hence not
+    # that name.
     "brook.metadata.snapshot.records": ("int", 20_000),
 }
 
@@ -206,6 +207,10 @@ class BrokerConfig:
                 raise ConfigError(f"{key}={self.values[key]}: must be > 0")
         if self.num_partitions < 1:
             raise ConfigError(f"num.partitions={self.num_partitions}: must be >= 1")
+        if self.get_int("brook.metadata.snapshot.records") < 0:
+            raise ConfigError("brook.metadata.snapshot.records="
+                              f"{self.values['brook.metadata.snapshot.records']}: must be >= 0 "
+                              "(0: never snapshot)")
 
     # -- typed accessors -------------------------------------------------------------
     @property

@@ -39,19 +39,8 @@ from .state import STATE_FILE, CleanerState
 
 log = logging.getLogger("brook.cleaner")
 
-DEFAULTS = {
-    "log.cleaner.enable": "true",
-    "log.cleaner.backoff.ms": 15_000,
-    "log.cleaner.dedupe.buffer.size": 134_217_728,
-    "log.cleaner.io.buffer.load.factor": 0.9,
-}
 _READ_CHUNK = 1 << 20
 _WRITE_CHUNK = 1 << 20
-
-
-def _setting(config, key: str):
-    value = config.get(key)
-    return DEFAULTS[key] if value is None else value
 
 
 @dataclass
@@ -180,10 +169,10 @@ class LogCleaner:
     def __init__(self, broker) -> None:
         self.broker = broker
         config = broker.config
-        self.enabled = str(_setting(config, "log.cleaner.enable")).lower() != "false"
-        self.backoff_ms = int(_setting(config, "log.cleaner.backoff.ms"))
-        self.budget_bytes = int(int(_setting(config, "log.cleaner.dedupe.buffer.size"))
-                                * float(_setting(config, "log.cleaner.io.buffer.load.factor")))
+        self.enabled = str(config.get("log.cleaner.enable")).lower() != "false"
+        self.backoff_ms = int(config.get("log.cleaner.backoff.ms"))
+        self.budget_bytes = int(int(config.get("log.cleaner.dedupe.buffer.size"))
+                                * float(config.get("log.cleaner.io.buffer.load.factor")))
         self._task: asyncio.Task | None = None
         self.passes = 0
 

@@ -40,29 +40,11 @@ from .replay import groups_on_partition, replay
 
 log = logging.getLogger("brook.groups")
 
-# Kafka defaults of coordinator settings Brook's config table may not declare.
-DEFAULTS = {
-    "offsets.topic.num.partitions": 50,
-    "offsets.topic.segment.bytes": 104_857_600,
-    "offsets.retention.minutes": 10_080,
-    "offsets.retention.check.interval.ms": 600_000,
-    "offset.metadata.max.bytes": 4096,
-    "group.initial.rebalance.delay.ms": 3000,
-    "group.min.session.timeout.ms": 6000,
-    "group.max.session.timeout.ms": 1_800_000,
-    "group.max.size": 2**31 - 1,
-}
-
 _READ_CHUNK = 1 << 20
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def config_int(config, key: str) -> int:
-    value = config.get(key)
-    return DEFAULTS[key] if value is None else int(value)
 
 
 @dataclass(frozen=True)
@@ -104,13 +86,13 @@ class GroupCoordinator:
         self.broker = broker
         config = broker.config
         self.settings = GroupSettings(
-            initial_rebalance_delay_ms=config_int(config, "group.initial.rebalance.delay.ms"),
-            max_size=config_int(config, "group.max.size"))
-        self.min_session_timeout_ms = config_int(config, "group.min.session.timeout.ms")
-        self.max_session_timeout_ms = config_int(config, "group.max.session.timeout.ms")
-        self.retention_ms = config_int(config, "offsets.retention.minutes") * 60_000
-        self.retention_check_ms = config_int(config, "offsets.retention.check.interval.ms")
-        self.metadata_max_bytes = config_int(config, "offset.metadata.max.bytes")
+            initial_rebalance_delay_ms=config.get_int("group.initial.rebalance.delay.ms"),
+            max_size=config.get_int("group.max.size"))
+        self.min_session_timeout_ms = config.get_int("group.min.session.timeout.ms")
+        self.max_session_timeout_ms = config.get_int("group.max.session.timeout.ms")
+        self.retention_ms = config.get_int("offsets.retention.minutes") * 60_000
+        self.retention_check_ms = config.get_int("offsets.retention.check.interval.ms")
+        self.metadata_max_bytes = config.get_int("offset.metadata.max.bytes")
         self.groups: dict[str, ClassicGroup] = {}
         self.offsets = OffsetStore()
         self._futures: dict[int, asyncio.Future] = {}
@@ -131,7 +113,7 @@ class GroupCoordinator:
         info = self.broker.registry.get(OFFSETS_TOPIC)
         if info is not None:
             return info.partitions
-        return config_int(self.broker.config, "offsets.topic.num.partitions")
+        return self.broker.config.get_int("offsets.topic.num.partitions")
 
     def ensure_offsets_topic(self) -> bool:
         """True once `__consumer_offsets` exists; otherwise start creating it (as Kafka
@@ -146,13 +128,12 @@ class GroupCoordinator:
         live = max(1, len(self.broker.metadata.image.live_brokers()))
         # Kafka insists on offsets.topic.replication.factor; Brook takes what the live
         # brokers allow so a small cluster's groups work at once.
-        rf = min(config_int(self.broker.config, "offsets.topic.replication.factor"), live)
+        rf = min(self.broker.config.get_int("offsets.topic.replication.factor"), live)
         try:
             await self.broker.create_topic(
                 OFFSETS_TOPIC, self.offsets_topic_partitions(),
                 {"cleanup.policy": "compact", "compression.type": "producer",
-                 "segment.bytes": str(config_int(self.broker.config,
-                                                 "offsets.topic.segment.bytes"))},
+                 "segment.bytes": str(self.broker.config.get_int("offsets.topic.segment.bytes"))},
                 internal=True, replication_factor=rf)
         except Exception as exc:
             if getattr(exc, "error_code", None) != ErrorCode.topic_already_exists:
