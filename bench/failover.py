@@ -191,7 +191,8 @@ def run_one(nodes, kills: int) -> dict:
             writer.stopping.set()
             writer.join(90)
         return {"failover_s": times, "new_leader_in_metadata_s": elections,
-                "acked": len(writer.acks), "errors": writer.errors[:5]}
+                "acked": len(writer.acks), "error_count": len(writer.errors),
+                "errors": writer.errors[:5]}  # the first few, as examples
     finally:
         nodes.stop()
 
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind, result in results.items():
         print(f"{kind:6s} failover (kill -> first acks=all ack): {_summary(result['failover_s'])}"
               f"  [{', '.join(f'{t:.2f}' for t in result['failover_s'])}]"
-              f"  delivery errors: {len(result['errors'])}")
+              f"  delivery errors: {result['error_count']}")
         print(f"{'':6s} new leader in Metadata: "
               f"{_summary(result['new_leader_in_metadata_s'])}")
     if len(results) == 2:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from .toolpaths import paths
@@ -121,13 +120,3 @@ class GroupMember:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
-
-def wait_until(predicate, timeout: float, what, poll: float = 0.05):
-    """Poll predicate() until it returns something truthy, else fail saying `what()`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f}s: {what()}")

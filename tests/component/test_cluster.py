@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import confluent_kafka
 import pytest
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from brook.broker.records import decode_records, scan_valid_batches
 from tests.support.cluster import BrokerCluster, read_to_high_watermark, replicas_identical
 from tests.support.waiting import wait_until
 
@@ -42,24 +40,6 @@ def create(cluster, name=TOPIC, partitions=1, rf=3, min_isr=2):
 def leader_of(admin, topic, partition=0) -> int:
     md = admin.list_topics(topic, timeout=10)
     return md.topics[topic].partitions[partition].leader
-
-
-def read_all(bootstrap, topic, partitions, timeout=60):
-    """Every record below each partition's high watermark (read to the real high
-    watermark, so a duplicate at the very end is not missed)."""
-    return read_to_high_watermark(bootstrap, topic, partitions, timeout)
-
-
-def replica_records(data_dir: Path, topic: str, partition: int, upto: int) -> list:
-    """(offset, value) of every record below `upto` in a replica's own segment files."""
-    found = []
-    for segment in sorted((data_dir / f"{topic}-{partition}").glob("*.log")):
-        data = segment.read_bytes()
-        for position, header in scan_valid_batches(data):
-            for record in decode_records(data[position:position + header.size]):
-                if record.offset < upto:
-                    found.append((record.offset, record.value))
-    return found
 
 
 def isr_full(admin, topic, size=3, partition=0) -> bool:
@@ -180,7 +160,7 @@ def test_leader_kills_lose_no_acknowledged_record(cluster):
     assert len(writer.acked) > 1000 and len(jwriter.acked) >= 3 * JavaWriter.CHUNK
     # All three replicas store byte-identical batches up to the high watermark.
     hw, _ = replicas_identical(cluster, TOPIC)
-    seen = read_all(cluster.bootstrap, TOPIC, 1)
+    seen = read_to_high_watermark(cluster.bootstrap, TOPIC, 1)
     assert [o for _, o, _ in sorted(seen)] == list(range(hw)), "a gap below the high watermark"
     check_history(writer.acked, seen)
     check_history(jwriter.acked, seen, b"j")
@@ -231,5 +211,5 @@ def test_acks_all_refused_below_min_isr_and_resumes(cluster):
             break
         assert time.monotonic() < deadline, f"writes never resumed: {results}"
         time.sleep(1)
-    values = [v for _, _, v in read_all(cluster.bootstrap, TOPIC, 1)]
+    values = [v for _, _, v in read_to_high_watermark(cluster.bootstrap, TOPIC, 1)]
     assert b"before" in values and b"with-two" in values and b"resumed" in values

@@ -14,8 +14,8 @@ from kafka import TopicPartition as KTopicPartition
 from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.component.test_cluster import TOPIC, Writer, read_all
-from tests.support.cluster import BrokerCluster, replicas_identical
+from tests.component.test_cluster import TOPIC, Writer
+from tests.support.cluster import BrokerCluster, read_to_high_watermark, replicas_identical
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -65,7 +65,7 @@ def test_reassignment_to_other_brokers_under_load(tmp_path):
               f"resumed; {len(writer.acked)} records acknowledged under load")
         assert not writer.failed, writer.failed[:3]
         acked = writer.acked
-        seen = read_all(cluster.bootstrap, TOPIC, 1)
+        seen = read_to_high_watermark(cluster.bootstrap, TOPIC, 1)
         values = [v for _, _, v in sorted(seen)]
         assert len(values) == len(set(values)), "a record was stored twice"
         assert set(values) >= {v for _, _, v in acked}, "an acknowledged record was lost"

@@ -147,7 +147,8 @@ def _topics_seen_by(broker) -> dict[str, int]:
 
 
 def test_metadata_snapshots_are_loaded_on_restart_and_sent_to_a_new_broker(tmp_path):
-    """brook.metadata.snapshot.records=10: 15 topic creations make every voter snapshot
+    """brook.metadata.snapshot.records=10 counts Raft log entries (controller commits): 60
+    topics created 4 per CreateTopics request, i.e. 15 commits, make every voter snapshot
     and drop the log prefix. All three restart from their snapshots (kill -9), then a
     fourth broker, new to the cluster, can only catch up by installing one."""
     cluster = BrokerCluster(tmp_path, 4, voters=3, brook_metadata_snapshot_records="10")
@@ -158,7 +159,7 @@ def test_metadata_snapshots_are_loaded_on_restart_and_sent_to_a_new_broker(tmp_p
         for broker in cluster.brokers[:3]:
             broker.wait_ready(60)
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-        for i in range(0, len(names), 4):  # one metadata record per request
+        for i in range(0, len(names), 4):  # one controller commit (one Raft entry) per request
             for future in admin.create_topics([NewTopic(n, 1, 1)
                                                for n in names[i:i + 4]]).values():
                 future.result(60)

@@ -17,10 +17,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from brook.broker.groups.placement import OFFSETS_TOPIC, partition_for
 from brook.broker.protocol.codec import request_class
 from brook.broker.protocol.entities import build
-from tests.clients.group_process import wait_until
 from tests.component.test_groups_wire import join, join_member, sync
 from tests.support.cluster import BrokerCluster
 from tests.support.kafka_wire import WireClient
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -14,10 +14,12 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.clients.group_process import GROUP_CLIENTS, GroupMember, tools_problem, wait_until
+from tests.clients.group_process import GROUP_CLIENTS, GroupMember, tools_problem
+from tests.support.groups import committed_offsets
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -56,16 +58,6 @@ def broker_with_topic(client: str, fresh_broker, topic: str):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(10)
     return broker
-
-
-def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p)
-                                                   for p in range(PARTITIONS)])
-    result = admin.list_consumer_group_offsets([request])[group].result(20)
-    return {tp.partition: tp.offset for tp in result.topic_partitions}
 
 
 def batches(member: GroupMember) -> tuple[set, set]:
@@ -128,7 +120,7 @@ def test_group_scenarios(client, fresh_broker, topic_name):
         assert done and pending, first.describe()
         resume = {p: max([o + 1 for q, o in done if q == p], default=0)
                   for p in range(PARTITIONS)}
-        committed = committed_offsets(bootstrap, group, topic_name)
+        committed = committed_offsets(bootstrap, group, topic_name, PARTITIONS)
         for p, o in resume.items():  # a client may commit position 0 of an unread partition
             assert committed[p] == o or (o == 0 and committed[p] == -1001), committed
         second = start(group)  # joins once the dead member's session has expired
@@ -141,7 +133,7 @@ def test_group_scenarios(client, fresh_broker, topic_name):
 
         # A broker restart: committed offsets and the group survive, and the member
         # carries on from its commits (no committed record comes again).
-        wait_until(lambda: committed_offsets(bootstrap, group, topic_name)
+        wait_until(lambda: committed_offsets(bootstrap, group, topic_name, PARTITIONS)
                    == dict.fromkeys(range(PARTITIONS), 100), 20, second.describe)
         before = len(second.snapshot())
         broker.kill()
@@ -153,7 +145,7 @@ def test_group_scenarios(client, fresh_broker, topic_name):
                  for r in e["records"]]
         assert sorted(after) == sorted((p, o) for p in range(PARTITIONS)
                                        for o in range(100, 110))
-        assert committed_offsets(bootstrap, group, topic_name) == dict.fromkeys(
+        assert committed_offsets(bootstrap, group, topic_name, PARTITIONS) == dict.fromkeys(
             range(PARTITIONS), 110)
         admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive the future
         described = admin.describe_consumer_groups([group])[group].result(20)

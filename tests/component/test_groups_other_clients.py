@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.support.groups import committed_offsets, wait_assigned
 from tools import paths
 
 pytestmark = pytest.mark.timeout(120)
@@ -55,16 +56,6 @@ def create_and_fill(bootstrap: str, topic: str, partitions: int, per_partition: 
     for i in range(partitions * per_partition):
         producer.produce(topic, key=b"k%d" % i, value=b"v%d" % i, partition=i % partitions)
     assert producer.flush(20) == 0
-
-
-def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p)
-                                                   for p in range(partitions)])
-    result = admin.list_consumer_group_offsets([request])[group].result(10)
-    return {tp.partition: tp.offset for tp in result.topic_partitions}
 
 
 def describe_rows(bootstrap: str, group: str) -> list[dict[str, str]]:
@@ -124,7 +115,7 @@ def test_java_console_consumers_share_a_group_and_the_tool_reports_lag(group_bro
     values = {line.split("\t")[-1] for out in outputs for line in out.splitlines()
               if line.startswith("Partition:")}
     assert values == {f"v{i}" for i in range(400)}
-    assert committed(bootstrap, group, topic_name, 4) == {p: 100 for p in range(4)}
+    assert committed_offsets(bootstrap, group, topic_name, 4) == {p: 100 for p in range(4)}
 
 
 KAFKAJS_GROUP = r"""
@@ -175,7 +166,7 @@ def test_kafkajs_group_splits_partitions_and_commits(group_broker, topic_name):
     assert result["seen"] == 200
     first, second = (set(a) for a in result["assignments"])
     assert len(first) == len(second) == 2 and first | second == {0, 1, 2, 3}
-    assert committed(bootstrap, group, topic_name, 4) == {p: 50 for p in range(4)}
+    assert committed_offsets(bootstrap, group, topic_name, 4) == {p: 50 for p in range(4)}
 
 
 def test_tool_describe_shows_lag_and_partitions_without_a_commit(group_broker, topic_name):
@@ -192,10 +183,7 @@ def test_tool_describe_shows_lag_and_partitions_without_a_commit(group_broker, t
                          "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
     consumer.subscribe([topic_name])
     try:
-        deadline = time.monotonic() + 30
-        while len(consumer.assignment()) < 4:
-            assert time.monotonic() < deadline, "the member never got the partitions"
-            consumer.poll(0.1)
+        wait_assigned(consumer, 4)
         consumer.commit(offsets=[TopicPartition(topic_name, 0, 30),
                                  TopicPartition(topic_name, 1, 5)], asynchronous=False)
         rows = sorted(describe_rows(bootstrap, group), key=lambda row: row["PARTITION"])
@@ -239,10 +227,7 @@ def test_tool_deletes_offsets_resets_them_and_deletes_the_group(group_broker, to
                          "enable.auto.commit": False, "session.timeout.ms": 6000})
     consumer.subscribe([topic_name])
     try:
-        deadline = time.monotonic() + 30
-        while len(consumer.assignment()) < 4:
-            assert time.monotonic() < deadline, "the member never got the partitions"
-            consumer.poll(0.1)
+        wait_assigned(consumer, 4)
         consumer.commit(offsets=[TopicPartition(topic_name, p, 5 + p) for p in range(4)],
                         asynchronous=False)
     finally:
@@ -253,14 +238,14 @@ def test_tool_deletes_offsets_resets_them_and_deletes_the_group(group_broker, to
     rows = {tuple(line.split()[:2]): line.split()[2] for line in out.splitlines()
             if line.startswith(topic_name)}
     assert rows == {(topic_name, "0"): "Successful", (topic_name, "1"): "Successful"}, out
-    assert committed(bootstrap, group, topic_name, 4) == {0: -1001, 1: -1001, 2: 7, 3: 8}
+    assert committed_offsets(bootstrap, group, topic_name, 4) == {0: -1001, 1: -1001, 2: 7, 3: 8}
 
     out = consumer_groups_tool(bootstrap, "--reset-offsets", "--group", group, "--topic",
                                topic_name, "--to-earliest", "--execute")
-    assert committed(bootstrap, group, topic_name, 4) == dict.fromkeys(range(4), 0), out
+    assert committed_offsets(bootstrap, group, topic_name, 4) == dict.fromkeys(range(4), 0), out
 
     out = consumer_groups_tool(bootstrap, "--delete", "--group", group)
     assert f"'{group}'" in out and "successful" in out.lower(), out
-    assert committed(bootstrap, group, topic_name, 4) == dict.fromkeys(range(4), -1001)
+    assert committed_offsets(bootstrap, group, topic_name, 4) == dict.fromkeys(range(4), -1001)
     listed = consumer_groups_tool(bootstrap, "--list").split()
     assert group not in listed

@@ -1,7 +1,5 @@
 """Request builders shared by the wire-level component tests."""
 
-import dataclasses
-import importlib
 import time
 from datetime import timedelta
 
@@ -17,6 +15,8 @@ from kio.schema.list_offsets.v8.request import (
 )
 from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
 
+from brook.broker.protocol.codec import request_class
+from brook.broker.protocol.entities import build
 from brook.broker.records import Record, encode_batch
 
 
@@ -45,24 +45,17 @@ def produce(client, topic, data, partition=0, acks=-1):
     return None if response is None else response.responses[0].partition_responses[0]
 
 
-def _build(cls, **values):
-    """cls with the values its version has (fields differ between versions)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in names})
-
-
 def fetch(client, topic, offset, partition=0, max_wait=0, min_bytes=1, max_bytes=50_000_000,
           partition_max_bytes=1_048_576, isolation_level=0, version=12):
-    schema = importlib.import_module(f"kio.schema.fetch.v{version}.request")
-    response = client.request(_build(
-        schema.FetchRequest,
-        replica_id=-1, max_wait=timedelta(milliseconds=max_wait), min_bytes=min_bytes,
-        max_bytes=max_bytes, isolation_level=isolation_level, session_id=0, session_epoch=-1,
-        topics=(schema.FetchTopic(topic=topic, partitions=(_build(
-            schema.FetchPartition,
-            partition=partition, fetch_offset=offset, partition_max_bytes=partition_max_bytes,
-            current_leader_epoch=-1, last_fetched_epoch=-1, log_start_offset=-1),)),),
-        forgotten_topics_data=(), rack_id=""))
+    """Fetch `version` for one partition (fields a version lacks are left out)."""
+    response = client.request(build(request_class(1, version), {
+        "replica_id": -1, "max_wait": timedelta(milliseconds=max_wait), "min_bytes": min_bytes,
+        "max_bytes": max_bytes, "isolation_level": isolation_level, "session_id": 0,
+        "session_epoch": -1, "topics": [{"topic": topic, "partitions": [{
+            "partition": partition, "fetch_offset": offset,
+            "partition_max_bytes": partition_max_bytes, "current_leader_epoch": -1,
+            "last_fetched_epoch": -1, "log_start_offset": -1}]}],
+        "forgotten_topics_data": [], "rack_id": ""}))
     return response.responses[0].partitions[0]
 
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from .broker_process import BrokerProcess
+from .waiting import wait_until
 
 
 class BrokerCluster:
@@ -113,11 +114,5 @@ def replicas_identical(cluster: BrokerCluster, topic: str, partition: int = 0,
         _, last = list(scan_valid_batches(copies[0][-1]))[-1]
         return (hw, copies[0]) if last.next_offset == hw else None
 
-    deadline = time.monotonic() + timeout
-    while True:
-        found = same()
-        if found:
-            return found
-        assert time.monotonic() < deadline, (
-            f"replicas {list(ids)} of {topic}-{partition} differ below the high watermark")
-        time.sleep(0.5)
+    return wait_until(same, timeout, f"replicas {list(ids)} of {topic}-{partition} to be "
+                      "identical below the high watermark", interval=0.5)
