@@ -39,6 +39,19 @@ def hold_forever() -> None:
         time.sleep(3600)
 
 
+def consumer_settings(opts: dict, assignors: dict) -> dict:
+    """The settings kafka-python and aiokafka share (same names in both): manual
+    commits from the earliest offset, heartbeats at a tenth of the session."""
+    session = opts.get("session_timeout_ms", 6000)
+    return dict(
+        bootstrap_servers=opts["bootstrap"], group_id=opts["group"],
+        group_instance_id=opts.get("instance_id"), auto_offset_reset="earliest",
+        enable_auto_commit=False, session_timeout_ms=session,
+        heartbeat_interval_ms=max(100, session // 10), max_poll_interval_ms=30000,
+        max_poll_records=opts.get("max_poll_records", 50),
+        partition_assignment_strategy=[assignors[opts.get("strategy", "range")]])
+
+
 def run_kafka_python(opts: dict) -> None:
     from kafka import ConsumerRebalanceListener, KafkaConsumer
     from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
@@ -51,14 +64,7 @@ def run_kafka_python(opts: dict) -> None:
                  "cooperative-sticky": CooperativeStickyAssignor}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    session = opts.get("session_timeout_ms", 6000)
-    consumer = KafkaConsumer(
-        bootstrap_servers=opts["bootstrap"], group_id=opts["group"],
-        group_instance_id=opts.get("instance_id"), auto_offset_reset="earliest",
-        enable_auto_commit=False, session_timeout_ms=session,
-        heartbeat_interval_ms=max(100, session // 10), max_poll_interval_ms=30000,
-        max_poll_records=opts.get("max_poll_records", 50),
-        partition_assignment_strategy=[assignors[opts.get("strategy", "range")]])
+    consumer = KafkaConsumer(**consumer_settings(opts, assignors))
 
     class Listener(ConsumerRebalanceListener):
         def on_partitions_revoked(self, revoked):
@@ -105,14 +111,8 @@ async def run_aiokafka(opts: dict) -> None:
                  "sticky": StickyPartitionAssignor}  # aiokafka has no cooperative protocol
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    session = opts.get("session_timeout_ms", 6000)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=opts["bootstrap"], group_id=opts["group"],
-        group_instance_id=opts.get("instance_id"), auto_offset_reset="earliest",
-        enable_auto_commit=False, session_timeout_ms=session,
-        heartbeat_interval_ms=max(100, session // 10), max_poll_interval_ms=30000,
-        rebalance_timeout_ms=30000, max_poll_records=opts.get("max_poll_records", 50),
-        partition_assignment_strategy=[assignors[opts.get("strategy", "range")]])
+    consumer = AIOKafkaConsumer(rebalance_timeout_ms=30000,
+                                **consumer_settings(opts, assignors))
 
     class Listener(ConsumerRebalanceListener):
         async def on_partitions_revoked(self, revoked):
