@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from brook.broker.raft import Configuration, Member, NotLeader
 from brook.broker.raft.driver import QuorumNode
+from tools.ports import free_ports
 
 
 class Counter:
@@ -33,16 +33,6 @@ class Counter:
 
     def restore(self, data: bytes) -> None:
         self.applied = int(data or b"0")
-
-
-def _ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 async def _leader(nodes: dict[int, QuorumNode]) -> QuorumNode:
@@ -61,7 +51,7 @@ def _ms(seconds: list[float]) -> str:
 
 async def run(sequential: int, concurrent: int, seconds: float) -> None:
     root = Path(tempfile.mkdtemp(prefix="raft-bench-"))
-    addresses = {i: f"127.0.0.1:{p}" for i, p in zip((1, 2, 3), _ports(3), strict=True)}
+    addresses = {i: f"127.0.0.1:{p}" for i, p in zip((1, 2, 3), free_ports(3), strict=True)}
     voters = Configuration(tuple(Member(i, a) for i, a in addresses.items()))
     nodes = {i: QuorumNode(i, root / str(i), Counter(), bootstrap=voters) for i in addresses}
     started = time.monotonic()

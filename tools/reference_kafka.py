@@ -49,6 +49,7 @@ if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools import paths  # noqa: E402
+from tools.ports import free_port  # noqa: E402
 
 DEFAULT_PORT = 19092
 CONTROLLER_PORT_OFFSET = 100
@@ -86,12 +87,6 @@ class KafkaNode:
         if self.process is not None:
             return self.process.poll() is None
         return self.pid is not None and _pid_alive(self.pid)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -78,8 +78,21 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _port_with_free_successor() -> int:
+    """A client port whose successor is free too: with no CONTROLLER listener named,
+    the broker puts its controller on the client port + 1."""
+    for _ in range(100):
+        port = free_port()
+        if _port_free(port + 1):
+            return port
+    raise AssertionError("no free pair of adjacent ports on 127.0.0.1")
+
+
 def test_broker_runs_from_a_server_properties_file(tmp_path):
-    port, metrics_port = free_port(), free_port()
+    port = _port_with_free_successor()
+    metrics_port = free_port()
+    while metrics_port == port + 1:
+        metrics_port = free_port()
     config = tmp_path / "server.properties"
     config.write_text("\n".join([
         "# as Kafka's own file would say it",
@@ -108,7 +121,7 @@ def test_broker_runs_from_a_server_properties_file(tmp_path):
 
 
 def test_no_arguments_is_one_node_on_9092_with_data_in_brook_data(tmp_path):
-    busy = [p for p in (9092, 9404) if not _port_free(p)]
+    busy = [p for p in (9092, 9093, 9404) if not _port_free(p)]  # client, controller, metrics
     if busy:  # the same defaults are checked without sockets in tests/unit/test_config.py
         pytest.skip(f"ports {busy} in use on this machine")
     proc, log_path = _start([], tmp_path, 9092)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 
 import grpc
@@ -15,6 +14,7 @@ from brook.broker.raft import Configuration, Member, NotLeader, RaftOptions
 from brook.broker.raft.driver import LeaderAndEpoch, QuorumNode
 from brook.broker.raft.entries import Entry
 from brook.broker.raft.transport import SERVICE
+from tools.ports import free_ports
 
 # Short timeouts keep the test quick; generous waits keep it steady on a busy machine.
 OPTIONS = RaftOptions(election_timeout_ms=400, heartbeat_interval_ms=60, snapshot_threshold=8,
@@ -38,17 +38,6 @@ class Recorder:
     def restore(self, data: bytes) -> None:
         self.commands = [c.encode() for c in json.loads(data)]
         self.restores += 1
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 class LocalQuorum:

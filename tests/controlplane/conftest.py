@@ -39,6 +39,8 @@ from controlplane import DIE_WITH_PARENT, ControlPlane, bin_dir, missing_program
 from kubeapi import ApiError, KubeApi, object_path, wait_for  # noqa: E402
 from podrunner import PodRunner  # noqa: E402
 
+from tools.ports import free_port  # noqa: E402
+
 BROOK = str(Path(sys.executable).parent / "brook")
 CLIENT = Path(__file__).resolve().parent / "kafka_client.py"
 
@@ -53,14 +55,6 @@ OPERATOR_ENV = {
     # Low enough that a few MiB show the reassignment throttle at work (test_scaling).
     "BROOK_REASSIGN_THROTTLE_BYTES": str(REASSIGN_THROTTLE_BYTES),
 }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def operator_metric(harness: Harness, name: str, **labels: str) -> float:
@@ -86,7 +80,7 @@ class Harness:
         self.operator: subprocess.Popen | None = None
         self.operator_log = workdir / "operator.log"
         self.timings: dict[str, float] = {}
-        self.metrics_port = _free_port()
+        self.metrics_port = free_port()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Harness:

@@ -10,13 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from tools.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class BrokerProcess:
