@@ -36,6 +36,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # a cluster not ready) raise TemporaryError with brook.operator.backoff's delay:
     # 2 s doubling per retry, capped at 5 minutes, jittered.
     settings.execution.default_backoff = 30
+    # Deleting a cluster or topic stops its resync timer first; the finalizer goes only
+    # once the timer has exited. A timer busy in a sync reconcile cannot exit within
+    # Kopf's few "instant" event-loop cycles, and Kopf then re-checks it only every
+    # cancellation_polling seconds (60 by default): deletions stalled for a minute.
+    settings.background.instant_exit_timeout = 0.1
+    settings.background.cancellation_polling = 1.0
     # Events: warnings from logs, plus what the handlers report with kopf.event/warn
     # (kopf.info would be filtered by this level); reported as brook-operator.
     settings.posting.level = logging.WARNING  # per-handler success logs would flood Events
