@@ -30,8 +30,9 @@ def _ephemeral_start() -> int:
 
 
 def _bindable(host: str, port: int) -> bool:
+    # No SO_REUSEADDR: a port with a connection still in TIME_WAIT counts as taken,
+    # as it does for a server that binds without it.
     with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
