@@ -34,6 +34,7 @@ def create(cluster, name=TOPIC, partitions=1, rf=3, min_isr=2):
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
     admin.create_topics([NewTopic(name, partitions, rf, config={
         "min.insync.replicas": str(min_isr)})])[name].result(20)
+    cluster.wait_topics_known(name)
     return admin
 
 

@@ -268,6 +268,7 @@ def leader_behind_stall_proxy(tmp_path, topic: str, **topic_config):
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
         admin.create_topics([NewTopic(topic, 1, replica_assignment=[[0, 1, 2]],
                                       config=topic_config)])[topic].result(20)
+        cluster.wait_topics_known(topic)
 
         def isr():
             return sorted(admin.list_topics(topic, timeout=10).topics[topic].partitions[0].isrs)

@@ -29,6 +29,7 @@ def test_reassignment_to_other_brokers_under_load(tmp_path):
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
         admin.create_topics([NewTopic(TOPIC, 1, replica_assignment=[[0, 1, 2]], config={
             "min.insync.replicas": "2"})])[TOPIC].result(20)
+        cluster.wait_topics_known(TOPIC)
         writer = Writer(cluster.bootstrap)
         writer.start()
         kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap.split(","),
@@ -105,6 +106,7 @@ def test_replication_metrics_across_a_broker_kill(tmp_path):
             NewTopic("solo", 1, replica_assignment=[[victim]])])
         for future in futures.values():
             future.result(20)
+        cluster.wait_topics_known(*futures)
 
         def totals(brokers):
             samples = [scrape(b) for b in brokers]
@@ -174,6 +176,7 @@ def test_reassignment_copies_at_the_throttled_rate_until_the_throttle_is_lifted(
     try:
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
         admin.create_topics([NewTopic("moving", 1, replica_assignment=[[0]])])["moving"].result(20)
+        cluster.wait_topics_known("moving")
         producer = confluent_kafka.Producer({"bootstrap.servers": cluster.bootstrap,
                                              "linger.ms": 20})
         for i in range(4000):
@@ -240,7 +243,13 @@ def test_reassignment_copies_at_the_throttled_rate_until_the_throttle_is_lifted(
 
 
 def _leader_and_isr(admin, topic: str) -> tuple[int, list[int]]:
-    md = admin.list_topics(topic, timeout=10).topics[topic].partitions[0]
+    """(leader, ISR) of partition 0, or (-1, []) while the answering broker does not
+    know the topic yet: brokers apply a new topic's records a moment after CreateTopics
+    returns, as in Kafka, so a broker may still say UNKNOWN_TOPIC_OR_PARTITION."""
+    found = admin.list_topics(topic, timeout=10).topics[topic]
+    if found.error is not None or 0 not in found.partitions:
+        return -1, []
+    md = found.partitions[0]
     return md.leader, sorted(md.isrs)
 
 
@@ -248,6 +257,7 @@ def _move_leadership_off_broker_0(cluster, admin, topic: str) -> None:
     """Kill the preferred leader 0, wait for another leader, restart 0 and wait until it
     is back in the ISR (as a follower)."""
     admin.create_topics([NewTopic(topic, 1, replica_assignment=[[0, 1, 2]])])[topic].result(20)
+    cluster.wait_topics_known(topic)
     wait_until(lambda: _leader_and_isr(admin, topic) == (0, [0, 1, 2]), 30, "leader 0")
     cluster.brokers[0].kill()
     wait_until(lambda: _leader_and_isr(admin, topic)[0] in (1, 2), 30, "a new leader")
@@ -316,6 +326,7 @@ def test_rack_aware_placement_and_offline_replicas(tmp_path):
         nodes = admin.describe_cluster(request_timeout=10).result(15).nodes
         assert {n.id: n.rack for n in nodes} == racks
         admin.create_topics([NewTopic("racked", 6, 3)])["racked"].result(20)
+        cluster.wait_topics_known("racked")
         for p in _wire_partitions(cluster.brokers[0], "racked"):
             assert sorted(racks[b] for b in p.replica_nodes) == ["a", "b", "c"], p
             assert tuple(p.offline_replicas) == ()

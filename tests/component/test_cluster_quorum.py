@@ -49,7 +49,7 @@ def test_one_voter_grows_to_three_and_survives_losing_the_first(tmp_path):
             time.sleep(0.5)
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
         admin.create_topics([NewTopic("after-growth", 2, 2)])["after-growth"].result(30)
-        assert "after-growth" in admin.list_topics(timeout=10).topics
+        cluster.wait_topics_known("after-growth")
 
         # and shrink again: the dead first voter is removed by the two live ones
         state = quorum(survivor, "remove-voter", "--node-id", "0")
@@ -57,7 +57,7 @@ def test_one_voter_grows_to_three_and_survives_losing_the_first(tmp_path):
         assert quorum(f"127.0.0.1:{cluster.brokers[2].controller_port}",
                       "describe")["voters"] == [1, 2]
         admin.create_topics([NewTopic("after-shrink", 1, 2)])["after-shrink"].result(30)
-        assert "after-shrink" in admin.list_topics(timeout=10).topics
+        cluster.wait_topics_known("after-shrink")
     finally:
         cluster.stop()
 

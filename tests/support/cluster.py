@@ -38,6 +38,27 @@ class BrokerCluster:
         for broker in self.brokers:
             broker.kill()
 
+    def wait_topics_known(self, *topics: str, timeout: float = 30.0) -> None:
+        """Wait until every live broker's metadata has the topics. As in Kafka, a
+        broker applies a new topic a moment after CreateTopics returns, and until then
+        answers UNKNOWN_TOPIC_OR_PARTITION: tests that read metadata right after
+        creating a topic wait here first (Kafka's own tests do the same)."""
+        def known_everywhere() -> bool:
+            return all(_known_by(broker, topics) for broker in self.brokers if broker.alive())
+        wait_until(known_everywhere, timeout, f"every live broker to know {', '.join(topics)}")
+
+
+def _known_by(broker, topics: tuple[str, ...]) -> bool:
+    from kio.schema.metadata.v12 import MetadataRequest
+    from kio.schema.metadata.v12.request import MetadataRequestTopic
+
+    from .kafka_wire import WireClient
+    with WireClient(broker.bootstrap) as client:
+        meta = client.request(MetadataRequest(
+            topics=tuple(MetadataRequestTopic(topic_id=None, name=t) for t in topics),
+            allow_auto_topic_creation=False, include_topic_authorized_operations=False))
+    return all(t.error_code == 0 and t.partitions for t in meta.topics)
+
 
 # -- checks on recorded histories ---------------------------------------------------------
 
