@@ -327,17 +327,23 @@ def test_rack_aware_placement_and_offline_replicas(tmp_path):
         assert {n.id: n.rack for n in nodes} == racks
         admin.create_topics([NewTopic("racked", 6, 3)])["racked"].result(20)
         cluster.wait_topics_known("racked")
-        for p in _wire_partitions(cluster.brokers[0], "racked"):
+        partitions = _wire_partitions(cluster.brokers[0], "racked")
+        assert len(partitions) == 6, partitions
+        for p in partitions:
             assert sorted(racks[b] for b in p.replica_nodes) == ["a", "b", "c"], p
             assert tuple(p.offline_replicas) == ()
 
-        cluster.brokers[3].kill()
-        wait_until(lambda: all(tuple(p.offline_replicas) == (3,) and 3 not in p.isr_nodes
-                               for p in _wire_partitions(cluster.brokers[0], "racked")),
+        def every_partition(check) -> bool:  # all six, never an empty list
+            found = _wire_partitions(cluster.brokers[0], "racked")
+            return len(found) == 6 and all(check(p) for p in found)
+
+        cluster.brokers[3].kill()  # rack c's only broker: a replica of every partition
+        wait_until(lambda: every_partition(lambda p: tuple(p.offline_replicas) == (3,)
+                                           and 3 not in p.isr_nodes),
                    30, "broker 3 listed as an offline replica")
         cluster.brokers[3].start(timeout=60)
-        wait_until(lambda: all(tuple(p.offline_replicas) == () and 3 in p.isr_nodes
-                               for p in _wire_partitions(cluster.brokers[0], "racked")),
+        wait_until(lambda: every_partition(lambda p: tuple(p.offline_replicas) == ()
+                                           and 3 in p.isr_nodes),
                    40, "no offline replicas once broker 3 is back")
     finally:
         cluster.stop()
