@@ -18,7 +18,6 @@ import threading
 import time
 import urllib.request
 import uuid
-import warnings
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -63,21 +62,22 @@ def member(bootstrap: str, group: str, topic: str, **conf) -> Consumer:
     return consumer
 
 
-def close_all(consumers, timeout: float = 30.0) -> None:
-    """Close the consumers, each in its own thread, waiting at most `timeout` in all.
-    librdkafka's close can block in C (seen once with cooperative-sticky members closing
-    together), where the test timeout's signal never fires; a close still blocked after
-    `timeout` is reported as a warning and left behind rather than hanging the suite."""
-    threads = [threading.Thread(target=c.close, daemon=True) for c in consumers]
-    for thread in threads:
-        thread.start()
+def close_all(consumers, timeout: float = 15.0) -> None:
+    """Unsubscribe the consumers, poll until none holds a partition, then close them.
+    Closing a cooperative-sticky member that still holds partitions can hang forever in
+    librdkafka (issues 4527 and 4884: the revoke raised inside close() waits for an
+    unassign that is never served, while holding the GIL, so no Python thread or test
+    timeout can break it; seen in CI). Giving the partitions back first, through the
+    ordinary poll path, leaves close() nothing to revoke, as librdkafka advises."""
+    for consumer in consumers:
+        consumer.unsubscribe()
     deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    hung = sum(thread.is_alive() for thread in threads)
-    if hung:
-        warnings.warn(f"{hung} of {len(consumers)} consumers did not close within {timeout} s",
-                      stacklevel=2)
+    while any(consumer.assignment() for consumer in consumers):
+        assert time.monotonic() < deadline, f"partitions still assigned: {assignments(consumers)}"
+        for consumer in consumers:
+            consumer.poll(0.05)
+    for consumer in consumers:
+        consumer.close()
 
 
 def assignments(consumers) -> list[set[int]]:
