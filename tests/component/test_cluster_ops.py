@@ -15,7 +15,12 @@ from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.component.test_cluster import TOPIC, Writer
-from tests.support.cluster import BrokerCluster, read_to_high_watermark, replicas_identical
+from tests.support.cluster import (
+    BrokerCluster,
+    read_to_high_watermark,
+    replicas_identical,
+    wire_topics,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -301,15 +306,7 @@ def test_auto_leader_rebalance_moves_leadership_back(tmp_path):
 
 def _wire_partitions(broker, topic: str) -> list:
     """The topic's partitions from a Metadata (v12) request to one broker."""
-    from kio.schema.metadata.v12 import MetadataRequest
-    from kio.schema.metadata.v12.request import MetadataRequestTopic
-
-    from tests.support.kafka_wire import WireClient
-    with WireClient(broker.bootstrap) as client:
-        meta = client.request(MetadataRequest(
-            topics=(MetadataRequestTopic(topic_id=None, name=topic),),
-            allow_auto_topic_creation=False, include_topic_authorized_operations=False))
-    return sorted(meta.topics[0].partitions, key=lambda p: p.partition_index)
+    return sorted(wire_topics(broker, topic)[0].partitions, key=lambda p: p.partition_index)
 
 
 def test_rack_aware_placement_and_offline_replicas(tmp_path):

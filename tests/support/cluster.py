@@ -48,16 +48,20 @@ class BrokerCluster:
         wait_until(known_everywhere, timeout, f"every live broker to know {', '.join(topics)}")
 
 
-def _known_by(broker, topics: tuple[str, ...]) -> bool:
+def wire_topics(broker, *topics: str) -> tuple:
+    """The topics as one broker's Metadata (v12) answer has them, errors included."""
     from kio.schema.metadata.v12 import MetadataRequest
     from kio.schema.metadata.v12.request import MetadataRequestTopic
 
     from .kafka_wire import WireClient
     with WireClient(broker.bootstrap) as client:
-        meta = client.request(MetadataRequest(
+        return client.request(MetadataRequest(
             topics=tuple(MetadataRequestTopic(topic_id=None, name=t) for t in topics),
-            allow_auto_topic_creation=False, include_topic_authorized_operations=False))
-    return all(t.error_code == 0 and t.partitions for t in meta.topics)
+            allow_auto_topic_creation=False, include_topic_authorized_operations=False)).topics
+
+
+def _known_by(broker, topics: tuple[str, ...]) -> bool:
+    return all(t.error_code == 0 and t.partitions for t in wire_topics(broker, *topics))
 
 
 # -- checks on recorded histories ---------------------------------------------------------
